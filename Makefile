@@ -1,0 +1,27 @@
+# `make test` and `make demo` create .venv on first use, so one command sets up a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	# The CPU build first: anything that later asks for `torch` finds it satisfied instead of
+	# pulling several GB of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	# xgrammar without its triton dependency (1 GB, unused on the CPU path).
+	$(BIN)/pip install -q --no-deps xgrammar==0.2.8 apache-tvm-ffi==0.1.15.post2
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+test: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+demo: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/vischain tiny
+	HF_HUB_OFFLINE=1 $(BIN)/vischain chat "What is in this image?" --model tiny:qwen2-vl --image benchmark_data/demo/gear.png
+
+clean:
+	rm -rf $(VENV)

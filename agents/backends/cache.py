@@ -1,0 +1,131 @@
+"""Model-call cache: a re-run costs no model calls for work already done.
+
+The key is the SHA-256 of everything that decides a deterministic answer: backend, model id,
+messages (each image by the SHA-256 of its bytes, never its path, so moving a run folder keeps its
+cache), the schema and the generation parameters. Sampled calls without a seed are never cached.
+Identical calls in flight at the same moment share one model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from agents.backends.chat import ChatModel, ChatResult, GenerationParams, Usage, file_sha256, normalize_messages
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS model_calls (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)"""
+
+
+class CallCache:
+    """A SQLite table of finished calls; safe to share between threads and graph runs."""
+
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(SCHEMA_SQL)
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> ChatResult | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT model, text, prompt_tokens, completion_tokens FROM model_calls WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return ChatResult(text=row[1], model=row[0], usage=Usage(row[2], row[3]), cached=True)
+
+    def put(self, key: str, backend: str, result: ChatResult) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, backend, result.model, result.text, result.usage.prompt_tokens,
+                 result.usage.completion_tokens, time.time()),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def cache_key(backend: str, model_id: str, messages: list[dict], schema: dict | None,
+              params: GenerationParams) -> str:
+    hashed = [
+        {"role": m["role"], "content": [
+            {"type": "image", "sha256": _image_sha256(p["path"])} if p["type"] == "image" else p
+            for p in m["content"]]}
+        for m in messages
+    ]
+    blob = json.dumps([backend, model_id, hashed, schema, params.as_dict()], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_sha_memo: dict[tuple[str, int, int], str] = {}
+
+
+def _image_sha256(path: str) -> str:
+    # Memoised on (path, mtime, size): agents send the same image many times in one run.
+    stat = os.stat(path)
+    memo_key = (path, stat.st_mtime_ns, stat.st_size)
+    if memo_key not in _sha_memo:
+        _sha_memo[memo_key] = file_sha256(path)
+    return _sha_memo[memo_key]
+
+
+class CachedChatModel:
+    """Any backend behind the cache; `calls` counts what actually reached the model."""
+
+    def __init__(self, inner: ChatModel, cache: CallCache):
+        self.inner = inner
+        self.cache = cache
+        self.backend = inner.backend
+        self.model_id = inner.model_id
+        self.calls = 0
+        self._in_flight: dict[str, asyncio.Future] = {}
+
+    async def chat(self, messages, *, schema=None, params=GenerationParams()) -> ChatResult:
+        if not params.deterministic:
+            self.calls += 1
+            return await self.inner.chat(messages, schema=schema, params=params)
+        messages = normalize_messages(messages)
+        key = cache_key(self.backend, self.model_id, messages, schema, params)
+        if (hit := self.cache.get(key)) is not None:
+            self.cache.hits += 1
+            return hit
+        if key in self._in_flight:
+            return await asyncio.shield(self._in_flight[key])
+        self.cache.misses += 1
+        future = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            self.calls += 1
+            result = await self.inner.chat(messages, schema=schema, params=params)
+            self.cache.put(key, self.backend, result)
+            future.set_result(result)
+            return result
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # mark retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            del self._in_flight[key]
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,69 @@
+"""Open a chat backend from a `ModelSpec`, the form profiles and `--model` flags name models in."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from agents.backends.chat import BackendError, ChatModel
+
+BACKENDS = ("transformers", "openai", "vllm")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model and how to reach it."""
+
+    model: str
+    """Hub id, local folder, or `tiny:NAME` (a tiny random-weight model built locally)."""
+    backend: str = "transformers"
+    """`transformers` (in-process), `openai` (any compatible server) or `vllm` (start one)."""
+    base_urls: tuple[str, ...] = field(default_factory=tuple)
+    """`openai` only: endpoints ending in /v1, used round-robin."""
+    api_key_env: str | None = None
+    """`openai` only: the environment variable that holds the API key (the key never enters a file)."""
+    concurrency: int = 16
+    """Requests in flight per endpoint."""
+    device: str = "cpu"
+    """`transformers` only: cpu, cuda, cuda:1, ..."""
+    tensor_parallel_size: int = 1
+    """`vllm` only: GPUs per server."""
+    gpu_memory_utilization: float = 0.9
+    """`vllm` only: fraction of each GPU's memory vLLM may take."""
+    server_command: str | None = None
+    """`vllm` only: replaces `vllm serve ...`; may use {model} {host} {port} {tp} {gpu_mem} {python}."""
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise BackendError(f"backend: unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.backend == "openai" and not self.base_urls:
+            raise BackendError(f"model {self.model}: the openai backend needs base_urls")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "model") -> "ModelSpec":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise BackendError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        if "model" not in data:
+            raise BackendError(f"{where}: field 'model' is required")
+        values = dict(data)
+        if isinstance(values.get("base_urls"), (list, str)):
+            urls = values["base_urls"]
+            values["base_urls"] = (urls,) if isinstance(urls, str) else tuple(urls)
+        return cls(**values)
+
+
+def open_backend(spec: ModelSpec) -> ChatModel:
+    if spec.backend == "transformers":
+        from agents.backends.transformers_local import TransformersBackend
+
+        return TransformersBackend(spec.model, device=spec.device)
+    if spec.backend == "openai":
+        from agents.backends.openai_client import OpenAIBackend
+
+        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        return OpenAIBackend(spec.model, list(spec.base_urls), api_key=key, concurrency=spec.concurrency)
+    from agents.backends.vllm_server import VLLMBackend
+
+    return VLLMBackend(spec.model, concurrency=spec.concurrency, tensor_parallel_size=spec.tensor_parallel_size,
+                       gpu_memory_utilization=spec.gpu_memory_utilization, command=spec.server_command)

@@ -1,0 +1,114 @@
+"""`transformers` backend: one model in this process, shared by every concurrent caller.
+
+Generation runs in a worker thread under a lock, so the event loop keeps serving other tasks (HTTP
+fetches, other models) while this model computes. Structured output is constrained with xgrammar,
+the grammar engine vLLM uses, so both backends constrain alike and a schema call always yields
+JSON of the schema's shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import torch
+from PIL import Image
+
+from agents.backends.chat import (
+    BackendError,
+    ChatResult,
+    GenerationParams,
+    Usage,
+    apply_stop,
+    normalize_messages,
+)
+from agents.backends.hf_loading import load_model
+from agents.backends.structured import check_schema
+from agents.backends.tiny_models import resolve_model_id
+
+
+class TransformersBackend:
+    backend = "transformers"
+
+    def __init__(self, model_id: str, *, device: str = "cpu", dtype: str = "auto"):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.model_id = model_id
+        self._loaded = load_model(resolve_model_id(model_id), device=device, dtype=dtype)
+        self._lock = threading.Lock()
+        self._grammars: dict[str, object] = {}
+        self._grammar_compiler = None
+
+    @property
+    def model(self):
+        return self._loaded.model
+
+    @property
+    def tokenizer(self):
+        return self._loaded.tokenizer
+
+    async def chat(self, messages, *, schema=None, params=GenerationParams()) -> ChatResult:
+        check_schema(schema)
+        messages = normalize_messages(messages)
+        return await asyncio.to_thread(self.generate, messages, schema, params)
+
+    async def aclose(self) -> None:
+        return None
+
+    def generate(self, messages: list[dict], schema: dict | None, params: GenerationParams) -> ChatResult:
+        """Blocking generation on normalized messages; safe to call from several threads."""
+        inputs = self._encode(messages).to(self.model.device)
+        kwargs = dict(max_new_tokens=params.max_tokens, do_sample=params.temperature > 0,
+                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        if params.temperature > 0:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        with self._lock:  # one generate at a time: the seed and the grammar state are per call
+            if schema is not None:
+                # A new processor per call: xgrammar's matcher carries the parse state.
+                kwargs["logits_processor"] = [self._logits_processor(schema)]
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            with torch.inference_mode():
+                output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output[0, inputs["input_ids"].shape[1]:]
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        completion = int((new_tokens != kwargs["pad_token_id"]).sum())
+        return ChatResult(text=apply_stop(text, params.stop), model=self.model_id,
+                          usage=Usage(inputs["input_ids"].shape[1], completion))
+
+    def _encode(self, messages: list[dict]):
+        if self._loaded.is_vision:
+            hf_messages = [{"role": m["role"], "content": [_hf_part(p) for p in m["content"]]} for m in messages]
+            return self._loaded.processor.apply_chat_template(
+                hf_messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+        for m in messages:
+            if any(p["type"] == "image" for p in m["content"]):
+                raise BackendError(f"{self.model_id} is a text-only model; the messages contain an image")
+        text_messages = [{"role": m["role"], "content": "".join(p["text"] for p in m["content"])} for m in messages]
+        return self.tokenizer.apply_chat_template(
+            text_messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+
+    def _logits_processor(self, schema: dict):
+        import xgrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            if self._grammar_compiler is None:
+                vocab_size = self.model.get_output_embeddings().weight.shape[0]
+                info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab_size)
+                self._grammar_compiler = xgrammar.GrammarCompiler(info)
+            # any_whitespace=False: a weak model otherwise spends its token budget on "\n\t" between
+            # tokens and stops mid-object (1 of 3 calls on a random model, see notes/cpu-feasibility).
+            self._grammars[key] = self._grammar_compiler.compile_json_schema(key, any_whitespace=False)
+        return xgrammar.contrib.hf.LogitsProcessor(self._grammars[key])
+
+
+def _hf_part(part: dict) -> dict:
+    if part["type"] == "text":
+        return part
+    with Image.open(part["path"]) as image:
+        return {"type": "image", "image": image.convert("RGB")}

@@ -1,0 +1,19 @@
+"""`vischain`: build, check, verify and publish multi-image reasoning benchmarks.
+
+Each command lives in its own module; this file only wires them to the typer app.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from vischain import model_commands
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app.command("tiny")(model_commands.tiny)
+app.command("chat")(model_commands.chat)
+app.command("serve")(model_commands.serve)
+
+
+if __name__ == "__main__":
+    app()

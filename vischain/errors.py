@@ -1,0 +1,34 @@
+"""One-line errors for the command line: what is wrong and where, then a non-zero exit."""
+
+from __future__ import annotations
+
+import contextlib
+
+import typer
+from rich.console import Console
+
+from agents.backends.chat import BackendError
+
+stderr = Console(stderr=True, highlight=False)
+
+# Exit codes: 1 = the data checked is invalid (validate, publish); 2 = bad input or a failed call.
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """Bad input from the user: a flag, a file or a field. The message names which."""
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """Turn the errors users cause into one line and exit code 2 instead of a traceback."""
+    try:
+        yield
+    except (UsageError, BackendError) as err:
+        fail(str(err))
