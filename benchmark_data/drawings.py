@@ -34,3 +34,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def draw_panel(label: str, color=(120, 120, 120), size: int = 96) -> Image.Image:
+    """A coloured card with a word on it: distinct, legible pictures for example tasks."""
+    image = Image.new("RGB", (size, size), color)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([6, 6, size - 7, size - 7], outline=(255, 255, 255), width=3)
+    draw.text((12, size // 2 - 6), label, fill=(255, 255, 255))
+    return image

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import typer
 
-from vischain import model_commands
+from vischain import model_commands, validate_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 app.command("tiny")(model_commands.tiny)
 app.command("chat")(model_commands.chat)
 app.command("serve")(model_commands.serve)
+app.command("validate")(validate_command.validate)
 
 
 if __name__ == "__main__":

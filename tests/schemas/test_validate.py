@@ -1,0 +1,120 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from schemas.validate import (SCHEMA_DIR, LicencePolicy, SchemaViolation, load_schema, require, schema_problems,
+                              task_problems)
+from vischain.store import RunStore
+
+EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A writable copy of the shipped example run."""
+    shutil.copytree(EXAMPLE, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def folder(run, kind):
+    return run / "tasks" / kind / f"{kind}-0001"
+
+
+def problems_after(run, kind, edit):
+    path = folder(run, kind) / "task.json"
+    task = json.loads(path.read_text())
+    edit(task)
+    path.write_text(json.dumps(task))
+    store = RunStore.open(run)
+    return task_problems(folder(run, kind), store.provenance_by_file(), run)
+
+
+@pytest.mark.parametrize("kind", ["itmr", "icir", "iomr"])
+def test_the_example_task_of_each_kind_is_valid(run, kind):
+    assert task_problems(folder(run, kind), RunStore.open(run).provenance_by_file(), run) == []
+
+
+def set_in(path_keys, value):
+    def edit(task):
+        target = task
+        for key in path_keys[:-1]:
+            target = target[key]
+        target[path_keys[-1]] = value
+    return edit
+
+
+BROKEN = [
+    ("itmr", set_in(["questions", 0, "choices", 1, "correct"], True), "/questions/0/choices", "exactly one choice"),
+    ("itmr", set_in(["questions", 1, "choices", 1, "correct"], False), "/questions/1/choices", "found 0"),
+    ("itmr", set_in(["questions", 1, "original_id"], "1"), "/questions/1/original_id", "duplicate label"),
+    ("itmr", set_in(["questions", 0, "question"], 7), "/questions/0/question", "is not of type 'string'"),
+    ("icir", set_in(["steps", 0, "answer_label"], 9), "/steps/0/answer_label", "names no image"),
+    ("icir", set_in(["steps", 1, "images", 2, "image_id"], 1), "/steps/1/images/2/image_id", "duplicate label"),
+    ("icir", set_in(["question_start_label"], 8), "/question_start_label", "names no step"),
+    ("iomr", set_in(["steps", 0, "correct_option"], "D"), "/steps/0/correct_option", "names no option"),
+    ("iomr", set_in(["steps", 1, "options", 1, "option"], "A"), "/steps/1/options/1/option", "duplicate label"),
+    ("iomr", set_in(["steps", 0, "condition"], "missing.png"), "/steps/0/condition", "image file not found"),
+]
+
+
+@pytest.mark.parametrize("kind,edit,pointer,message", BROKEN)
+def test_each_rule_names_the_file_and_the_json_pointer(run, kind, edit, pointer, message):
+    problems = problems_after(run, kind, edit)
+    assert problems, "the broken copy passed"
+    assert problems[0].file.endswith(f"tasks/{kind}/{kind}-0001/task.json")
+    assert problems[0].pointer == pointer and message in problems[0].message
+
+
+def test_an_image_that_does_not_decode(run):
+    (folder(run, "itmr") / "q1_b.png").write_bytes(b"<html>not an image</html>")
+    problems = task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run)
+    assert [(p.pointer, "does not decode" in p.message) for p in problems] == [("/questions/0/choices/1/image", True)]
+
+
+def rewrite_provenance(run, change):
+    path = run / "provenance.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [change(line) if line["file"].endswith("itmr-0001/q1_c.png") else line for line in lines]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines if line is not None))
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda line: None, "no provenance line for tasks/itmr/itmr-0001/q1_c.png"),
+    (lambda line: {**line, "licence": {**line["licence"], "id": "by-nc"}}, "licence 'by-nc' is not allowed"),
+    (lambda line: {**line, "licence": {**line["licence"], "verified": False}}, "is unverified"),
+    (lambda line: {**line, "licence": None}, "licence unknown"),
+])
+def test_every_image_needs_provenance_with_an_allowed_licence(run, change, message):
+    rewrite_provenance(run, change)
+    problems = task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run)
+    assert len(problems) == 1
+    assert problems[0].pointer == "/questions/0/choices/2/image" and message in problems[0].message
+
+
+def test_synthetic_images_need_no_licence_and_policy_widens_on_request(run):
+    rewrite_provenance(run, lambda line: {**line, "licence": None, "synthetic": True})
+    assert task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run) == []
+    rewrite_provenance(run, lambda line: {**line, "synthetic": False,
+                                          "licence": {"id": "by-nc", "url": None, "verified": False}})
+    wide = LicencePolicy(allow=("cc0", "by-nc"), accept_unverified=True)
+    assert task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run, wide) == []
+
+
+def test_every_schema_is_valid_draft_2020_12():
+    import jsonschema
+
+    for path in SCHEMA_DIR.glob("*.schema.json"):
+        jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
+def test_require_raises_with_file_and_pointer():
+    with pytest.raises(SchemaViolation, match=r"failures.jsonl#/stage: '' should be non-empty"):
+        require("failure", {"task_id": "t1", "stage": "", "reason": "x"}, "failures.jsonl")
+    assert schema_problems("failure", {"task_id": "t1", "stage": "plan", "reason": "bad JSON"}) == []
+
+
+def test_unknown_schema_lists_the_known_ones():
+    with pytest.raises(KeyError, match="known: failure, icir"):
+        load_schema("nope")

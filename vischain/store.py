@@ -1,0 +1,217 @@
+"""The run folder: the one place a run's results live on disk.
+
+    runs/<name>/run.json            config, package versions, seed, counts
+    runs/<name>/tasks/<kind>/<id>/  task.json (+ plan.json) + images, written atomically
+    runs/<name>/provenance.jsonl    one line per image, appended durably
+    runs/<name>/failures.jsonl      one line per task that could not be built
+    runs/<name>/state.sqlite        LangGraph checkpoints + model-call cache
+
+A crash never leaves half a task: a task folder is built in a hidden sibling, fsynced, then renamed
+into place. JSONL appends are flushed and fsynced per line; a torn last line (power loss mid-write)
+is cut off the next time the run is opened, so earlier lines are never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from schemas.validate import TASK_KINDS, require
+
+VERSIONED_PACKAGES = ("vischain", "torch", "transformers", "langgraph", "diffusers", "peft", "datasets", "httpx")
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    kind: str
+    task_id: str
+    folder: Path
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = root
+        self._append_lock = threading.Lock()
+
+    # ---- create / open ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, root: str | Path, config: dict, seed: int | None = None) -> "RunStore":
+        root = Path(root)
+        if (root / "run.json").exists():
+            raise FileExistsError(f"{root}: already a run folder")
+        (root / "tasks").mkdir(parents=True, exist_ok=True)
+        store = cls(root)
+        run = {"name": root.name, "created": _now(), "config": config, "seed": seed,
+               "versions": package_versions(), "counts": {}}
+        _write_json_atomically(root / "run.json", run)
+        store.refresh_counts()
+        return store
+
+    @classmethod
+    def open(cls, root: str | Path) -> "RunStore":
+        root = Path(root)
+        if not (root / "run.json").is_file():
+            raise FileNotFoundError(f"{root}: not a run folder (no run.json)")
+        store = cls(root)
+        for name in ("provenance.jsonl", "failures.jsonl"):
+            _cut_torn_tail(root / name)
+        return store
+
+    @property
+    def run(self) -> dict:
+        return json.loads((self.root / "run.json").read_text())
+
+    @property
+    def state_db(self) -> Path:
+        return self.root / "state.sqlite"
+
+    # ---- tasks -----------------------------------------------------------------------------------
+
+    def task_folder(self, kind: str, task_id: str) -> Path:
+        if kind not in TASK_KINDS:
+            raise ValueError(f"kind: {kind!r} is not one of {', '.join(TASK_KINDS)}")
+        return self.root / "tasks" / kind / task_id
+
+    def has_task(self, kind: str, task_id: str) -> bool:
+        return (self.task_folder(kind, task_id) / "task.json").is_file()
+
+    def tasks(self, kind: str | None = None) -> list[TaskRef]:
+        kinds = [kind] if kind else list(TASK_KINDS)
+        refs = []
+        for k in kinds:
+            base = self.root / "tasks" / k
+            if base.is_dir():
+                refs += [TaskRef(k, d.name, d) for d in sorted(base.iterdir())
+                         if not d.name.startswith(".") and (d / "task.json").is_file()]
+        return refs
+
+    def write_task(self, kind: str, task_id: str, task: dict, images: dict[str, str | Path],
+                   extra_json: dict[str, dict] | None = None) -> Path:
+        """Write task.json, extra JSON files and images (name in task folder -> source file), all or nothing."""
+        require(kind, task, f"{kind}/{task_id}/task.json")
+        target = self.task_folder(kind, task_id)
+        if target.exists():
+            raise FileExistsError(f"{target}: task already written")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{task_id}-", dir=target.parent))
+        try:
+            for name, source in images.items():
+                shutil.copyfile(source, staging / name)
+                _fsync_file(staging / name)
+            for name, value in {**(extra_json or {}), "task.json": task}.items():
+                _write_json(staging / name, value)
+            _fsync_dir(staging)
+            os.rename(staging, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+    def remove_stale_staging(self) -> int:
+        """Delete hidden half-written task folders a killed process left behind."""
+        stale = [d for d in (self.root / "tasks").glob("*/.*") if d.is_dir()]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(stale)
+
+    # ---- JSONL logs ------------------------------------------------------------------------------
+
+    def append_provenance(self, lines: list[dict]) -> None:
+        for line in lines:
+            require("provenance", line, "provenance.jsonl")
+        self._append("provenance.jsonl", lines)
+
+    def append_failure(self, line: dict) -> None:
+        line = {"time": _now(), **line}
+        require("failure", line, "failures.jsonl")
+        self._append("failures.jsonl", [line])
+
+    def read_jsonl(self, name: str) -> list[dict]:
+        path = self.root / name
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def provenance_by_file(self) -> dict[str, dict]:
+        return {line["file"]: line for line in self.read_jsonl("provenance.jsonl")}
+
+    def _append(self, name: str, lines: list[dict]) -> None:
+        data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
+        with self._append_lock, open(self.root / name, "a", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    # ---- run.json --------------------------------------------------------------------------------
+
+    def refresh_counts(self) -> dict:
+        counts = {kind: len(self.tasks(kind)) for kind in TASK_KINDS}
+        counts["failures"] = len(self.read_jsonl("failures.jsonl"))
+        counts["images"] = len(self.read_jsonl("provenance.jsonl"))
+        self.update_run(counts=counts)
+        return counts
+
+    def update_run(self, **fields) -> None:
+        with self._append_lock:
+            _write_json_atomically(self.root / "run.json", {**self.run, **fields})
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _write_json(path: Path, value) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _write_json_atomically(path: Path, value) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    _write_json(temporary, value)
+    os.replace(temporary, path)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a last line that has no newline (a write cut off mid-line); complete lines stay."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
