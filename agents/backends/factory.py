@@ -67,3 +67,24 @@ def open_backend(spec: ModelSpec) -> ChatModel:
 
     return VLLMBackend(spec.model, concurrency=spec.concurrency, tensor_parallel_size=spec.tensor_parallel_size,
                        gpu_memory_utilization=spec.gpu_memory_utilization, command=spec.server_command)
+
+
+def parse_model_arg(text: str) -> ModelSpec:
+    """The `--model` flag's forms, shared by every command that names a model:
+
+        tiny:qwen2-vl | ./folder | org/name           in-process transformers
+        transformers:org/name                          the same, explicit
+        openai:NAME@http://h:8000/v1[,http://h2/v1]    an OpenAI-compatible server (key in $OPENAI_API_KEY)
+        vllm:org/name                                  start `vllm serve org/name` here
+    """
+    backend, _, rest = text.partition(":")
+    if backend == "openai":
+        name, _, urls = rest.partition("@")
+        if not name or not urls:
+            raise BackendError(f"--model {text!r}: expected openai:NAME@http://host:port/v1")
+        return ModelSpec(model=name, backend="openai", base_urls=tuple(urls.split(",")), api_key_env="OPENAI_API_KEY")
+    if backend in ("transformers", "vllm") and rest:
+        return ModelSpec(model=rest, backend=backend)
+    if not text.strip():
+        raise BackendError("--model: empty model name")
+    return ModelSpec(model=text, backend="transformers")

@@ -48,3 +48,14 @@ def test_default_command_is_vllm_serve_with_profile_settings():
 def test_unknown_backend_is_one_line():
     with pytest.raises(BackendError, match="unknown backend 'tgi'"):
         ModelSpec(model="m", backend="tgi")
+
+
+def test_model_flag_forms():
+    from agents.backends.factory import parse_model_arg
+
+    assert parse_model_arg("tiny:qwen2-vl") == ModelSpec(model="tiny:qwen2-vl")
+    assert parse_model_arg("vllm:meta-llama/Llama-3.3-70B-Instruct").backend == "vllm"
+    remote = parse_model_arg("openai:qwen@http://a:1/v1,http://b:2/v1")
+    assert remote.base_urls == ("http://a:1/v1", "http://b:2/v1") and remote.model == "qwen"
+    with pytest.raises(BackendError, match="expected openai:NAME@"):
+        parse_model_arg("openai:qwen")
