@@ -30,7 +30,7 @@ class LoadedModel:
 
 
 def load_model(model_id: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     config = _load_config(model_id)
     is_vision = hasattr(config, "vision_config")

@@ -6,6 +6,7 @@ the same `from_pretrained(path)` path a real model id takes. Their text is meani
 
     paths = ensure_tiny_models()          # built once into ~/.cache/vischain/tiny-v1, then reused
     paths["llava-next"], paths["qwen2-vl"], paths["llama"]
+    ensure_tiny_models(names=("sd",))["sd"]   # a tiny Stable Diffusion pipeline, for the painter
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from agents.backends.chat import ModelNotFound
 
 # Bump when a builder changes, so stale caches are rebuilt rather than reused.
 TINY_VERSION = "v1"
-NAMES = ("llava-next", "qwen2-vl", "llama")
+CHAT_NAMES = ("llava-next", "qwen2-vl", "llama")
+NAMES = (*CHAT_NAMES, "sd")
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>", "<video>", "<|im_start|>", "<|im_end|>",
                   "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<|endoftext|>"]
@@ -60,15 +62,16 @@ def default_cache_dir() -> Path:
     return Path(root) / f"tiny-{TINY_VERSION}"
 
 
-def ensure_tiny_models(cache_dir: str | Path | None = None) -> dict[str, Path]:
+def ensure_tiny_models(cache_dir: str | Path | None = None, names: tuple[str, ...] = CHAT_NAMES) -> dict[str, Path]:
     """Build any missing tiny model into `cache_dir` and return name -> folder."""
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    builders = {"llava-next": build_llava_next, "qwen2-vl": build_qwen2_vl, "llama": build_llama}
+    builders = {"llava-next": build_llava_next, "qwen2-vl": build_qwen2_vl, "llama": build_llama, "sd": build_sd}
     paths = {}
-    for name, build in builders.items():
+    for name in names:
         target = root / name
-        if not (target / "config.json").is_file():
-            _build_atomically(target, build)
+        # model_index.json marks a diffusers pipeline, config.json a transformers model.
+        if not any((target / marker).is_file() for marker in ("config.json", "model_index.json")):
+            _build_atomically(target, builders[name])
         paths[name] = target
     return paths
 
@@ -84,7 +87,7 @@ def _build_atomically(target: Path, build) -> None:
         try:
             staging.rename(target)
         except OSError:  # another process finished the same model first
-            if not (target / "config.json").is_file():
+            if not target.is_dir():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -178,4 +181,37 @@ def resolve_model_id(model_id: str) -> str:
     name = model_id.removeprefix("tiny:")
     if name not in NAMES:
         raise ModelNotFound(f"unknown tiny model {model_id!r}; known: {', '.join('tiny:' + n for n in NAMES)}")
-    return str(ensure_tiny_models()[name])
+    return str(ensure_tiny_models(names=(name,))[name])
+
+
+def build_sd(folder: Path) -> None:
+    """A 64x64 Stable Diffusion pipeline (UNet 1M, VAE 0.7M, CLIP text 30k parameters)."""
+    import json
+
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token="<|endoftext|>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(
+        vocab_size=300, end_of_word_suffix="</w>", special_tokens=["<|startoftext|>", "<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    # CLIPTokenizer wants vocab/merges objects (vocab_file= is silently ignored in transformers 5).
+    merges = [tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
+    tokenizer = CLIPTokenizer(vocab=bpe.get_vocab(), merges=merges, model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, projection_dim=32))
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
+    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
+                        norm_num_groups=32, down_block_types=["DownEncoderBlock2D"] * 2,
+                        up_block_types=["UpDecoderBlock2D"] * 2, sample_size=64)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder)

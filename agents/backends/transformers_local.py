@@ -100,7 +100,9 @@ class TransformersBackend:
             if self._grammar_compiler is None:
                 vocab_size = self.model.get_output_embeddings().weight.shape[0]
                 info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=vocab_size)
-                self._grammar_compiler = xgrammar.GrammarCompiler(info)
+                # cache_enabled=False: xgrammar 0.2.8's own cache crashes ("per_rule_fsm_hashes" check)
+                # when one compiler compiles a second, different schema; we cache per schema above.
+                self._grammar_compiler = xgrammar.GrammarCompiler(info, cache_enabled=False)
             # any_whitespace=False: a weak model otherwise spends its token budget on "\n\t" between
             # tokens and stops mid-object (1 of 3 calls on a random model, see notes/cpu-feasibility).
             self._grammars[key] = self._grammar_compiler.compile_json_schema(key, any_whitespace=False)
