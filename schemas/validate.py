@@ -16,6 +16,8 @@ from pathlib import Path
 
 import jsonschema
 
+from agents.licences import DEFAULT_ALLOW, Licence, LicencePolicy  # noqa: F401  (DEFAULT_ALLOW re-exported)
+
 SCHEMA_DIR = Path(__file__).parent
 TASK_KINDS = ("itmr", "icir", "iomr")
 
@@ -68,19 +70,6 @@ def require(name: str, value, file: str = "<value>") -> None:
 
 
 # ---- Task folders: the schema, then what a schema cannot say ------------------------------------
-
-DEFAULT_LICENCES = ("cc0", "pdm", "by", "by-sa")
-
-
-@dataclass(frozen=True)
-class LicencePolicy:
-    """Which image licences may appear in a task."""
-
-    allow: tuple[str, ...] = DEFAULT_LICENCES
-    """Normalised licence ids (cc0, pdm, by, by-sa, by-nc, ...); NC and ND only when asked for."""
-    accept_unverified: bool = False
-    """Accept a licence that only a search filter vouches for (verified: false)."""
-
 
 def detect_kind(task: dict) -> str | None:
     """The VisChainBench kind of a task.json by its shape (foreign folders carry no kind field)."""
@@ -201,11 +190,10 @@ def licence_problems(line: dict, policy: LicencePolicy) -> list[str]:
     """Why a provenance line's image may not be in a task (empty when it may)."""
     if line.get("synthetic"):
         return []
-    licence = line.get("licence")
-    if not licence:
+    record = line.get("licence")
+    if not record:
         return ["licence unknown and image not synthetic"]
-    if licence["id"] not in policy.allow:
-        return [f"licence {licence['id']!r} is not allowed (allowed: {', '.join(policy.allow)})"]
-    if not licence["verified"] and not policy.accept_unverified:
-        return [f"licence {licence['id']!r} is unverified (a search filter) and unverified licences are not accepted"]
-    return []
+    licence = Licence(record["id"], record.get("version"), record.get("url"), bool(record.get("verified")),
+                      record.get("filter"))
+    refusal = policy.refusal(licence)
+    return [refusal] if refusal else []

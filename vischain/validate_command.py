@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from schemas.validate import LicencePolicy, Problem, detect_kind, schema_problems, task_problems
+from schemas.validate import DEFAULT_ALLOW, LicencePolicy, Problem, detect_kind, schema_problems, task_problems
 from vischain.errors import EXIT_INVALID, fail
 
 
@@ -82,7 +82,7 @@ def _read_run_extras(run_root: Path, report: Report) -> tuple[dict, LicencePolic
             if schema == "provenance" and isinstance(value, dict) and "file" in value:
                 provenance[value["file"]] = value
     licences = json.loads((run_root / "run.json").read_text()).get("config", {}).get("licences", {})
-    policy = LicencePolicy(allow=tuple(licences.get("allow", LicencePolicy.allow)),
+    policy = LicencePolicy(allow=frozenset(licences.get("allow", DEFAULT_ALLOW)),
                            accept_unverified=bool(licences.get("accept_unverified", False)))
     return provenance, policy
 

@@ -1,0 +1,276 @@
+"""Fetch candidate images from the hostile web: every outcome is a kept image or a reason.
+
+Each candidate passes, in order: the licence policy (nothing outside it is downloaded); the
+network limits (an address guard at the socket, redirects followed by hand with each hop checked
+again, connect/read/total timeouts, a byte cap enforced while streaming); a type sniffed from the
+bytes, never from Content-Type; a PIL decode under a pixel cap (a decompression bomb is a reason,
+not a crash) with the minimum size, first frame of an animation, EXIF rotation, and CMYK, 16-bit
+and alpha made RGB; and deduplication (same SHA-256, or pHash within `near_duplicate_bits` of an
+image this Fetcher kept). Any step may end it as `Rejected(candidate, reason)`.
+
+A kept image is written as `run_dir/folder/<sha256>.jpg|.png` and returned as a path and hashes.
+An upright 8-bit RGB JPEG or opaque RGB PNG is saved byte for byte (its hash is the published
+file's); anything else is converted and re-encoded (PNG for PNG/GIF sources, JPEG otherwise).
+
+The address guard resolves each host as the connection opens, refuses private, loopback,
+link-local and reserved addresses, and connects to the address it checked, so DNS cannot change
+its answer in between. Tests opt in to 127.0.0.1 with `FetchPolicy(allow_loopback=True)`.
+
+    async with Fetcher("runs/eng", FetchPolicy(), LicencePolicy()) as fetcher:
+        outcomes = await fetcher.fetch_all(result.candidates, "tasks/itmr/0001")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from agents.fetch_decode import SNIFF_BYTES, prepare_image, require_image
+from agents.fetch_guard import guarded_transport
+from agents.fetch_policy import FetchPolicy, Refused
+from agents.licences import LicencePolicy
+from agents.search.candidate import Candidate
+
+log = logging.getLogger(__name__)
+
+REDIRECT_STATUS = {301, 302, 303, 307, 308}
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An image saved to disk."""
+
+    candidate: Candidate
+    """The search result it came from."""
+    path: Path
+    """Where it was written."""
+    file: str
+    """The same path relative to the run folder, as provenance records it."""
+    sha256: str
+    """SHA-256 of the saved file."""
+    phash: str
+    """imagehash.phash of the saved image, 16 hex digits."""
+    width: int
+    height: int
+
+    def provenance(self) -> dict:
+        """One line of provenance.jsonl (schemas/provenance.schema.json); the validator fills `validator`."""
+        c = self.candidate
+        return {"file": self.file, "sha256": self.sha256, "phash": self.phash, "provider": c.provider,
+                "source_url": c.provenance_source_url, "page_url": c.page_url,
+                "licence": c.licence.record() if c.licence else None, "creator": c.creator,
+                "attribution": c.attribution, "synthetic": False, "generator": None, "validator": None}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate that was not kept."""
+
+    candidate: Candidate
+    reason: str
+    """One line, e.g. "not an image (html)" or "too large: > 10485760 bytes"."""
+
+
+
+# --- the fetcher --------------------------------------------------------------------------------
+
+
+class Fetcher:
+    """Downloads for one run. Duplicates are refused across every call on the same Fetcher."""
+
+    def __init__(self, run_dir: str | Path, policy: FetchPolicy = FetchPolicy(),
+                 licences: LicencePolicy = LicencePolicy()):
+        self.run_dir = Path(run_dir)
+        self.policy = policy
+        self.licences = licences
+        timeout = httpx.Timeout(connect=policy.connect_timeout, read=policy.read_timeout,
+                                write=policy.read_timeout, pool=policy.total_timeout)
+        # Identity only: a compressed body would grow past the byte cap after our count.
+        headers = {"User-Agent": policy.user_agent, "Accept": "image/*", "Accept-Encoding": "identity"}
+        self._http = httpx.AsyncClient(transport=guarded_transport(policy), timeout=timeout, headers=headers,
+                                       follow_redirects=False, trust_env=False)
+        self._slots = asyncio.Semaphore(policy.concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        # Decoding and writing get their own threads, one per usable core: in asyncio's default
+        # pool they would queue the DNS lookups of the next downloads behind them.
+        self._workers = ThreadPoolExecutor(len(os.sched_getaffinity(0)), thread_name_prefix="fetch-decode")
+        self._lock = threading.Lock()  # guards the three records below across worker threads
+        self._kept_sha: set[str] = set()
+        self._kept_phash: list[tuple[int, str]] = []  # (pHash as an int, sha256): popcount is fast
+        self._download_sha: dict[str, str] = {}  # SHA-256 of downloaded bytes -> sha256 kept from them
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    def remember(self, sha256: str, phash: str) -> None:
+        """Count an image kept earlier (a resumed run's provenance) as seen, for deduplication."""
+        with self._lock:
+            self._mark(sha256, phash)
+
+    def _mark(self, sha256: str, phash: str) -> None:
+        self._kept_sha.add(sha256)
+        self._kept_phash.append((int(phash, 16), sha256))
+
+    async def fetch_all(self, candidates: list[Candidate], folder: str | Path) -> list[Kept | Rejected]:
+        """One outcome per candidate, in order; concurrency bounded by the policy."""
+        return list(await asyncio.gather(*(self.fetch(c, folder) for c in candidates)))
+
+    async def fetch(self, candidate: Candidate, folder: str | Path) -> Kept | Rejected:
+        """Download, check and save one candidate under `run_dir/folder`; never raises on bad input from the web."""
+        if Path(folder).is_absolute():
+            raise ValueError(f"folder: must be relative to the run folder, got {folder}")
+        try:
+            return await self._fetch(candidate, Path(folder))
+        except Refused as refusal:
+            return Rejected(candidate, str(refusal))
+        except Exception as err:  # the contract: a reason, never an escaped exception
+            log.warning("fetch %s: unexpected %s", candidate.url, type(err).__name__, exc_info=True)
+            return Rejected(candidate, f"unexpected error: {type(err).__name__}: {err}"[:300])
+
+    async def _fetch(self, candidate: Candidate, folder: Path) -> Kept:
+        if reason := self.licences.refusal(candidate.licence):
+            raise Refused(reason)
+        data = await self._download(candidate)
+        return await asyncio.get_running_loop().run_in_executor(self._workers, self._keep, candidate, data, folder)
+
+    def _keep(self, candidate: Candidate, data: bytearray, folder: Path) -> Kept:
+        """In a worker thread: decode and check, refuse duplicates, write. Check and mark happen
+        under one lock, so two copies of an image finishing together cannot both be kept."""
+        download_sha = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            if earlier := self._download_sha.get(download_sha):  # the same bytes again: skip decoding
+                raise Refused(f"duplicate of {earlier}")
+        image = prepare_image(data, self.policy)
+        with self._lock:
+            if duplicate := self._duplicate_of(image.sha256, image.phash):
+                raise Refused(duplicate)
+            self._mark(image.sha256, image.phash)
+            self._download_sha[download_sha] = image.sha256
+        relative = folder / f"{image.sha256}.{image.extension}"
+        _write_atomically(self.run_dir / relative, image.data)
+        return Kept(candidate, self.run_dir / relative, relative.as_posix(), image.sha256, image.phash,
+                    image.width, image.height)
+
+    def _duplicate_of(self, sha256: str, phash: str) -> str | None:
+        """"duplicate of <sha256>" when this image, or one within the pHash distance, was kept; else None."""
+        if sha256 in self._kept_sha:
+            return f"duplicate of {sha256}"
+        if self.policy.near_duplicate_bits >= 0:
+            bits = int(phash, 16)
+            for other, other_sha in self._kept_phash:
+                if (distance := (bits ^ other).bit_count()) <= self.policy.near_duplicate_bits:
+                    return f"duplicate of {other_sha} (pHash distance {distance})"
+        return None
+
+    async def _download(self, candidate: Candidate) -> bytearray:
+        if candidate.url.startswith("file:"):
+            if candidate.provider != "folder":
+                raise Refused("scheme not allowed: file")
+            return await asyncio.to_thread(_read_local, candidate.url, self.policy.max_bytes)
+        host = (_split(candidate.url).hostname or "").lower()
+        host_slot = self._host_slots.setdefault(host, asyncio.Semaphore(self.policy.per_host))
+        async with host_slot, self._slots:
+            try:
+                async with asyncio.timeout(self.policy.total_timeout):
+                    return await self._follow(candidate.url)
+            except TimeoutError:
+                raise Refused(f"total timeout {self.policy.total_timeout:g}s") from None
+            except httpx.ConnectTimeout:
+                raise Refused(f"connect timeout {self.policy.connect_timeout:g}s") from None
+            except httpx.ReadTimeout:
+                raise Refused(f"read timeout {self.policy.read_timeout:g}s") from None
+            except httpx.HTTPError as err:
+                raise Refused(f"connection failed: {type(err).__name__}: {err}"[:200]) from None
+
+    async def _follow(self, url: str) -> bytearray:
+        """GET `url`, following redirects by hand so each hop meets the scheme check and the guard."""
+        seen = {url}
+        for hop in range(self.policy.max_redirects + 1):
+            via = "redirect to " if hop else ""
+            scheme = _split(url, via).scheme
+            if scheme not in ("http", "https"):
+                raise Refused(f"{via}scheme not allowed: {scheme or 'none'}")
+            try:
+                async with self._http.stream("GET", url) as response:
+                    if response.status_code not in REDIRECT_STATUS:
+                        return await self._read_body(response)
+                    location = response.headers.get("location")
+            except Refused as refusal:
+                raise Refused(f"{via}{refusal}") from None
+            except httpx.InvalidURL:
+                raise Refused(f"{via}bad url {url[:100]}") from None
+            if not location:
+                raise Refused(f"HTTP {response.status_code} without a Location header")
+            try:
+                url = urljoin(url, location)
+            except ValueError:
+                raise Refused(f"redirect to bad url {location[:100]}") from None
+            if url in seen:
+                raise Refused(f"redirect loop at {url[:200]}")
+            seen.add(url)
+        raise Refused(f"too many redirects (> {self.policy.max_redirects})")
+
+    async def _read_body(self, response: httpx.Response) -> bytearray:
+        cap = self.policy.max_bytes
+        if response.status_code != 200:
+            raise Refused(f"HTTP {response.status_code}")
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        if encoding != "identity":
+            raise Refused(f"compressed body (content-encoding {encoding}) not accepted")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise Refused(f"too large: > {cap} bytes")
+        body = bytearray()
+        sniffed = False
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > cap:
+                raise Refused(f"too large: > {cap} bytes")
+            if not sniffed and len(body) >= SNIFF_BYTES:
+                require_image(body)  # stop reading an HTML page now, not after 10 MiB
+                sniffed = True
+        require_image(body)
+        return body
+
+
+def _split(url: str, via: str = "") -> SplitResult:
+    """urlsplit, with a malformed URL (an unclosed IPv6 bracket, say) refused rather than raised."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        raise Refused(f"{via}bad url {url[:100]}") from None
+
+
+def _read_local(url: str, cap: int) -> bytearray:
+    path = Path(url2pathname(urlsplit(url).path))
+    try:
+        if path.stat().st_size > cap:
+            raise Refused(f"too large: > {cap} bytes")
+        return bytearray(path.read_bytes())
+    except OSError as err:
+        raise Refused(f"cannot read {path.name}: {err.strerror or err}") from None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary name, then rename: a killed run never leaves half an image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    os.replace(partial, path)
