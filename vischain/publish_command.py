@@ -1,0 +1,94 @@
+"""`vischain publish RUN` (a Hugging Face dataset) and `vischain export RUN` (trainer formats).
+
+Both refuse a run that fails `vischain validate`: the first problems are printed and the exit code
+is 1, as validate's. The heavy imports (datasets) happen inside the commands, so `vischain --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from vischain.errors import EXIT_INVALID, fail, one_line_errors, stderr
+
+console = Console(highlight=False)
+SHOWN_PROBLEMS = 5
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def publish(
+    run: Annotated[Path, typer.Argument(help="The run folder (has run.json).")],
+    repo: Annotated[Optional[str], typer.Option(help="Upload to this Hub dataset repo, OWNER/NAME.")] = None,
+    local_dir: Annotated[Optional[Path], typer.Option(help="Write the dataset folder here instead (offline).")] = None,
+    private: Annotated[bool, typer.Option(help="--repo: create the repo private.")] = False,
+    revision: Annotated[Optional[str], typer.Option(help="--repo: commit to this branch (created if missing).")] = None,
+):
+    """Publish a run as a Hugging Face dataset: one config per task kind, provenance, stories, a card."""
+    if (repo is None) == (local_dir is None):
+        fail("give exactly one of --repo OWNER/NAME (upload) or --local-dir DIR (write offline)")
+    if repo is not None and not REPO_ID.match(repo):
+        fail(f"--repo: {repo!r} is not OWNER/NAME")
+    if local_dir is not None and (private or revision):
+        fail("--private and --revision apply to --repo only")
+    from vischain.publish import build_dataset_folder, upload_to_hub
+
+    with one_line_errors(), _refuse_invalid():
+        _quiet_datasets()
+        if local_dir is not None:
+            folder = build_dataset_folder(run, local_dir)
+            console.print(f"wrote {local_dir}: {_rows(folder.rows)}")
+            return
+        with tempfile.TemporaryDirectory(prefix="vischain-publish-") as scratch:
+            folder = build_dataset_folder(run, Path(scratch) / run.resolve().name, repo_id=repo)
+            commit = upload_to_hub(folder, repo, private=private, revision=revision)
+        console.print(f"published {repo}: {_rows(folder.rows)}\n{commit.commit_url}")
+
+
+def export(
+    run: Annotated[Path, typer.Argument(help="The run folder (has run.json).")],
+    format: Annotated[str, typer.Option("--format", help="sharegpt or vlmevalkit-mt.")],
+    out: Annotated[str, typer.Option(help="Output file, or a folder (ending in / or without a suffix) "
+                                          "to write RUN_FORMAT.json/.tsv into.")],
+):
+    """Write a run as sharegpt JSON (trl, LLaMA-Factory) or a VLMEvalKit multi-turn TSV."""
+    from vischain.export_formats import FORMATS, export_run
+    from vischain.publish import require_valid_run
+
+    if format not in FORMATS:
+        fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
+    with one_line_errors(), _refuse_invalid():
+        target, tasks = export_run(require_valid_run(run), format, out)
+    console.print(f"wrote {target}: {tasks} task(s) as {format}")
+
+
+@contextlib.contextmanager
+def _refuse_invalid():
+    """Answer a run that fails validation as `vischain validate` does: its first problems, then exit 1."""
+    from vischain.publish import InvalidRun
+
+    try:
+        yield
+    except InvalidRun as error:
+        for problem in error.problems[:SHOWN_PROBLEMS]:
+            stderr.print(str(problem), markup=False, soft_wrap=True)
+        more = len(error.problems) - SHOWN_PROBLEMS
+        hint = f" ({more} more; `vischain validate` lists all)" if more > 0 else ""
+        fail(f"RUN: refusing a run that fails validation{hint}", code=EXIT_INVALID)
+
+
+def _quiet_datasets() -> None:
+    # The CLI prints one summary line; datasets' per-shard progress bars would bury it.
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+def _rows(rows: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in rows.items())
