@@ -1,0 +1,230 @@
+"""The verify graph: models answer every task, then scores, then (verify only) the priority list.
+
+    answer --> score --> rank (when state["rank"]) --> END
+
+`vischain eval` runs it without `rank`, `vischain verify` with it. Graph state holds paths and
+counts only; the opened models live in the closure `build_graph` makes. Everything a node
+produces goes to the output folder:
+
+    OUT/answers.jsonl   one line per question per model, appended (fsynced) as answers come
+    OUT/calls.sqlite    the model-call cache: a re-run costs no model calls
+    OUT/labels/         labelled candidate images, content-addressed
+    OUT/scores.json     CA / TC / format errors per model, kind and domain
+    OUT/priority.jsonl  tasks ranked for human review (rank only)
+
+A killed run resumes: a (model, task) whose questions are all in answers.jsonl is not asked again,
+and a half-answered multi-turn task replays its earlier turns from the call cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from agents.backends.cache import CachedChatModel, CallCache
+from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.factory import ModelSpec, open_backend
+from agents.metrics import Bootstrap, score_answers
+from agents.protocol import LABEL_STYLE, TaskItem, converse, task_script
+from agents.protocol_prompts import prompt_hash
+from agents.verifier import rank_tasks
+from schemas.validate import require
+
+
+@dataclass
+class EvalModel:
+    """A model under evaluation, opened."""
+
+    name: str
+    """Its name in answers.jsonl, scores and the priority list."""
+    client: ChatModel
+    """The backend behind the call cache."""
+    weight: float = 1.0
+    """The profile's trust in it; multiplies its leave-one-task-out accuracy in the priority list."""
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the protocol is played and scored."""
+
+    history: str = "model"
+    """What later turns see: the model's own replies (model), the truth (gold), or stop_on_error."""
+    concurrency: int = 8
+    """(model, task) conversations in flight; the turns inside one task are sequential."""
+    max_tokens: int = 256
+    """Reply budget per question; enough for a short reason before the ANSWER line."""
+    bootstrap: Bootstrap = field(default_factory=Bootstrap)
+    """Resamples and seed of the 95% intervals."""
+
+
+class VerifyState(TypedDict, total=False):
+    root: str
+    out: str
+    rank: bool
+    new_answers: int
+    scores_file: str
+    priority_file: str
+
+
+def model_name(spec: ModelSpec) -> str:
+    return spec.model if spec.backend == "transformers" else f"{spec.backend}:{spec.model}"
+
+
+def open_models(specs: list[tuple[ModelSpec, float]], cache: CallCache) -> list[EvalModel]:
+    """Open each backend behind the shared call cache; a name given twice is an error."""
+    names = [model_name(spec) for spec, _ in specs]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"--model: {name} is named twice")
+    return [EvalModel(name, CachedChatModel(open_backend(spec), cache), weight)
+            for name, (spec, weight) in zip(names, specs)]
+
+
+# ---- answers.jsonl -----------------------------------------------------------------------------
+
+class AnswerLog:
+    """answers.jsonl: read once at start, then appended one fsynced line per answer."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # a kill mid-write leaves a last line without newline: drop it
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                path.write_bytes(data[: data.rfind(b"\n") + 1])
+        self._lines = [json.loads(s) for s in path.read_text().splitlines() if s.strip()] if path.exists() else []
+        self._keys = {self.key(line) for line in self._lines}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(line: dict) -> tuple:
+        return (line["model"], line["kind"], line["task_id"], line["question"], line["prompt_hash"], line["history"])
+
+    def has(self, line: dict) -> bool:
+        return self.key(line) in self._keys
+
+    def append(self, line: dict) -> None:
+        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._lines.append(line)
+            self._keys.add(self.key(line))
+
+    def select(self, models: list[str], tasks: list[TaskItem], history: str) -> list[dict]:
+        """The lines of these models and tasks under the current prompts and history setting."""
+        wanted_tasks, wanted_models, digest = {(t.kind, t.task_id) for t in tasks}, set(models), prompt_hash()
+        return [line for line in self._lines if line["model"] in wanted_models and line["history"] == history
+                and line["prompt_hash"] == digest and (line["kind"], line["task_id"]) in wanted_tasks]
+
+
+async def answer_task(model: EvalModel, item: TaskItem, settings: EvalSettings, log: AnswerLog,
+                      labels_dir: Path) -> int:
+    """Play one task against one model; append the answers the log lacks. Returns lines appended."""
+    script = task_script(item)
+    base = {"task_id": item.task_id, "kind": item.kind, "domain": item.domain, "model": model.name,
+            "prompt_hash": prompt_hash(), "history": settings.history}
+    if all(log.has({**base, "question": q.number}) for q in script.questions):
+        return 0
+    appended = 0
+    params = GenerationParams(max_tokens=settings.max_tokens, temperature=0.0)
+    async for answer in converse(model.client, script, labels_dir=labels_dir, history=settings.history, params=params):
+        line = {**base, "question": answer.question, "reply": answer.reply, "label": answer.label,
+                "truth": answer.truth, "correct": answer.correct, "format_error": answer.format_error,
+                "skipped": answer.skipped}
+        if not log.has(line):
+            await asyncio.to_thread(log.append, line)  # fsync off the event loop
+            appended += 1
+    return appended
+
+
+async def answer_all(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSettings, log: AnswerLog,
+                     labels_dir: Path) -> int:
+    """Every model over every task, `settings.concurrency` conversations at a time."""
+    slots = asyncio.Semaphore(settings.concurrency)
+
+    async def one(model: EvalModel, item: TaskItem) -> int:
+        async with slots:
+            return await answer_task(model, item, settings, log, labels_dir)
+
+    try:
+        async with asyncio.TaskGroup() as group:  # the first failure cancels the rest; answers so far are kept
+            jobs = [group.create_task(one(model, item)) for model in models for item in tasks]
+    except BaseExceptionGroup as failures:
+        first = failures.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None  # one error, the way callers report it, not a group
+    return sum(job.result() for job in jobs)
+
+
+# ---- the graph ---------------------------------------------------------------------------------
+
+def build_graph(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSettings):
+    """The compiled answer -> score -> [rank] graph over opened models."""
+    names = [m.name for m in models]
+
+    async def answer(state: VerifyState) -> VerifyState:
+        out = Path(state["out"])
+        log = AnswerLog(out / "answers.jsonl")
+        return {"new_answers": await answer_all(tasks, models, settings, log, out / "labels")}
+
+    def score(state: VerifyState) -> VerifyState:
+        out = Path(state["out"])
+        lines = AnswerLog(out / "answers.jsonl").select(names, tasks, settings.history)
+        scores = {"path": state["root"], "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "prompt_hash": prompt_hash(), "history": settings.history, "max_tokens": settings.max_tokens,
+                  "label_style": LABEL_STYLE, "bootstrap": asdict(settings.bootstrap),
+                  "models": {m.name: {"weight": m.weight} for m in models},
+                  "scores": score_answers(lines, settings.bootstrap)}
+        _write_atomically(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
+        return {"scores_file": str(out / "scores.json")}
+
+    def rank(state: VerifyState) -> VerifyState:
+        out = Path(state["out"])
+        lines = AnswerLog(out / "answers.jsonl").select(names, tasks, settings.history)
+        priority = rank_tasks(lines, tasks, {m.name: m.weight for m in models}, Path(state["root"]))
+        for entry in priority:
+            require("priority", entry, str(out / "priority.jsonl"))
+        _write_atomically(out / "priority.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in priority))
+        return {"priority_file": str(out / "priority.jsonl")}
+
+    graph = StateGraph(VerifyState)
+    graph.add_node("answer", answer)
+    graph.add_node("score", score)
+    graph.add_node("rank", rank)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", "score")
+    graph.add_conditional_edges("score", lambda state: "rank" if state.get("rank") else END, ["rank", END])
+    graph.add_edge("rank", END)
+    return graph.compile()
+
+
+async def run_verify(root: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
+                     settings: EvalSettings, rank: bool) -> dict:
+    """Open the models, run the graph, close them. Returns the final state plus `model_calls`."""
+    cache = CallCache(out / "calls.sqlite")
+    models: list[EvalModel] = []
+    try:
+        models = open_models(specs, cache)
+        graph = build_graph(tasks, models, settings)
+        state = await graph.ainvoke({"root": str(root), "out": str(out), "rank": rank})
+        return {**state, "model_calls": sum(m.client.calls for m in models)}
+    finally:
+        for model in models:
+            await model.client.aclose()
+        cache.close()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

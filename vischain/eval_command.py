@@ -1,0 +1,135 @@
+"""`vischain eval PATH --model M [--model M2 ...]`: score models on a benchmark with the VisChainBench protocol.
+
+PATH is a run folder or any folder in the VisChainBench layout (checked without provenance). The
+answers go to OUT/answers.jsonl as they come, so a killed eval resumes where it stopped; the CA /
+TC / format-error figures go to OUT/scores.json and a table. The graph is graphs/verify.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agents.backends.factory import ModelSpec, parse_model_arg
+from agents.protocol import HISTORY_MODES, TaskItem, load_tasks
+from graphs.verify import EvalSettings, model_name, run_verify
+from vischain.errors import EXIT_INVALID, UsageError, fail, one_line_errors
+from vischain.validate_command import validate_path
+
+console = Console()
+
+ModelFlag = Annotated[Optional[list[str]], typer.Option(
+    "--model", help="A model to run (repeatable): tiny:NAME, org/name, openai:NAME@URL, vllm:org/name. "
+                    "Replaces the profile's verifiers.")]
+ProfileFlag = Annotated[Optional[str], typer.Option(help="A profile name or YAML path; its models.verifiers run.")]
+HistoryFlag = Annotated[str, typer.Option(help="What later turns see: the model's own replies (model), the "
+                                               "ground truth (gold), or stop at the first error (stop_on_error).")]
+ConcurrencyFlag = Annotated[int, typer.Option(min=1, help="Tasks in flight per model (and, for --model "
+                                                          "endpoints, requests in flight per endpoint).")]
+MaxTokensFlag = Annotated[int, typer.Option(min=1, help="Reply budget per question.")]
+
+
+def load_benchmark(path: Path) -> list[TaskItem]:
+    """The tasks under PATH, or exit 1 naming the first validation problem."""
+    if not path.exists():
+        fail(f"PATH: no such file or folder: {path}")
+    is_run = (path / "run.json").is_file()
+    report = validate_path(path, check_provenance=is_run)  # foreign folders carry no provenance
+    if report.problems:
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        fail(f"{path}: not a valid benchmark: {report.problems[0]}{more}; see `vischain validate {path}`",
+             EXIT_INVALID)
+    tasks = load_tasks(path)
+    if not tasks:
+        fail(f"PATH: no task.json found under {path}")
+    return tasks
+
+
+def resolve_models(flags: list[str] | None, profile: str | None, concurrency: int) -> list[tuple[ModelSpec, float]]:
+    """(spec, weight) of every model to run: the --model flags, else the profile's verifiers."""
+    if flags:
+        # A --model endpoint has no concurrency of its own: let it take what --concurrency sends.
+        specs = [(dataclasses.replace(spec, concurrency=max(spec.concurrency, concurrency)), 1.0)
+                 for spec in map(parse_model_arg, flags)]
+    elif profile:
+        specs = profile_verifiers(profile)
+    else:
+        raise UsageError("--model: name at least one model (or a profile with --profile)")
+    names = [model_name(spec) for spec, _ in specs]
+    for name in names:
+        if names.count(name) > 1:
+            raise UsageError(f"--model: {name} is named twice")
+    return specs
+
+
+def profile_verifiers(name: str) -> list[tuple[ModelSpec, float]]:
+    from vischain.profiles import load_profile
+
+    verifiers = load_profile(name).get("models", {}).get("verifiers") or []
+    if not verifiers:
+        raise UsageError(f"--profile {name}: models.verifiers is empty; name models with --model")
+    specs = []
+    for i, entry in enumerate(verifiers):
+        fields = {k: v for k, v in entry.items() if k != "weight"}
+        specs.append((ModelSpec.from_dict(fields, f"--profile {name}: models.verifiers[{i}]"),
+                      float(entry.get("weight", 1.0))))
+    return specs
+
+
+def run_models(path: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
+               settings: EvalSettings, rank: bool) -> dict:
+    """Run the verify graph (inside one_line_errors: a failed call is one line; answers so far are kept)."""
+    return asyncio.run(run_verify(path, out, tasks, specs, settings, rank))
+
+
+def scores_table(scores: dict) -> Table:
+    table = Table(title=f"VisChainBench protocol, history={scores['history']}, prompts {scores['prompt_hash'][:12]}")
+    for column in ("model", "scope", "CA [95% CI]", "TC [95% CI]", "format errors", "questions", "tasks"):
+        table.add_column(column, justify="left" if column in ("model", "scope") else "right")
+    for model, result in scores["scores"].items():
+        rows = [("overall (micro)", result["overall"]), ("overall (macro over kinds)", result["overall_macro"])]
+        rows += [(kind, fig) for kind, fig in result["by_kind"].items()]
+        rows += [(f"domain {domain}", fig) for domain, fig in result["by_domain"].items()]
+        for scope, fig in rows:
+            table.add_row(model, scope, _percent(fig, "ca"), _percent(fig, "tc"),
+                          str(fig.get("format_errors", "")), str(fig.get("questions", "")), str(fig.get("tasks", "")))
+    return table
+
+
+def _percent(fig: dict, name: str) -> str:
+    low, high = fig[f"{name}_ci"]
+    return f"{100 * fig[name]:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="A run folder or any folder in the VisChainBench layout.")],
+    model: ModelFlag = None,
+    profile: ProfileFlag = None,
+    history: HistoryFlag = "model",
+    out: Annotated[Optional[Path], typer.Option(help="Output folder; default PATH/verify for a run folder.")] = None,
+    concurrency: ConcurrencyFlag = 8,
+    max_tokens: MaxTokensFlag = 256,
+):
+    """Score models on a benchmark: CA, TC and format errors per kind and domain, with 95% intervals."""
+    with one_line_errors():
+        if history not in HISTORY_MODES:
+            raise UsageError(f"--history: {history!r} is not one of {', '.join(HISTORY_MODES)}")
+        tasks = load_benchmark(path)
+        if out is None:
+            if not (path / "run.json").is_file():
+                raise UsageError(f"--out: required when PATH is not a run folder ({path} has no run.json)")
+            out = path / "verify"
+        specs = resolve_models(model, profile, concurrency)
+        settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens)
+        state = run_models(path, out, tasks, specs, settings, rank=False)
+    scores = json.loads(Path(state["scores_file"]).read_text())
+    console.print(scores_table(scores))
+    console.print(f"{state['new_answers']} new answer(s), {state['model_calls']} model call(s); "
+                  f"answers: {out / 'answers.jsonl'}; scores: {state['scores_file']}", highlight=False)
