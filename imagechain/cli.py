@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from imagechain.data_cli import data_app
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app.add_typer(data_app, name="data")
 
 
 @app.callback()
