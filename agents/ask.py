@@ -1,0 +1,41 @@
+"""One schema-checked model call with repair, the step every agent ends with.
+
+The reply is parsed and validated against the schema; if it fails, the model sees its own reply
+and the exact validation error and tries again, a bounded number of times. Then the agent gives up
+with an `AgentError` naming the stage, which the graph records in failures.jsonl.
+"""
+
+from __future__ import annotations
+
+from agents.backends.chat import BackendError, ChatModel, GenerationParams
+from agents.backends.structured import parse_json_reply
+
+
+class AgentError(RuntimeError):
+    """An agent could not produce valid output; `stage` says which step of the pipeline."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+
+async def ask_json(model: ChatModel, messages: list[dict], schema: dict, params: GenerationParams, *,
+                   stage: str, repair_attempts: int = 2) -> dict:
+    """The parsed, schema-valid reply; AgentError after 1 + repair_attempts tries or a failed call."""
+    conversation = list(messages)
+    problem = "no reply"
+    for attempt in range(1 + repair_attempts):
+        try:
+            reply = await model.chat(conversation, schema=schema, params=params)
+        except BackendError as err:
+            raise AgentError(stage, f"model call failed: {err}") from None
+        try:
+            return parse_json_reply(reply.text, schema)
+        except ValueError as err:
+            problem = str(err)
+        conversation = [*messages,
+                        {"role": "assistant", "content": reply.text[:2000]},
+                        {"role": "user", "content": f"That reply is invalid: {problem}. "
+                                                    "Answer again with JSON that matches the schema exactly."}]
+    raise AgentError(stage, f"invalid output after {1 + repair_attempts} tries: {problem}")

@@ -1,0 +1,118 @@
+"""One image slot through search, fetch, validate and paint: the work behind the graph's nodes.
+
+A slot is a plain dict (graphs/task_layout.py) so it checkpoints as JSON. Each step returns a new
+dict; `tried` keeps a short history (query and outcome) that the keywords agent sees next round.
+Candidates are stored as dicts and rebuilt into `Candidate` objects only inside a step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from pathlib import Path
+
+from agents.fetch import Kept
+from agents.licences import Licence
+from agents.search import Candidate, search_images
+from agents.validator import check_image
+from graphs.generate_context import GenerateContext
+
+POOL = "images"  # run-relative folder every fetched or painted image lands in, named by its SHA-256
+TRIED_KEPT = 12  # history lines a slot keeps; the keywords prompt shows the last 6
+
+
+class SlotWork:
+    def __init__(self, ctx: GenerateContext):
+        self.ctx = ctx
+
+    async def search(self, slot: dict) -> dict:
+        """Candidates for the slot's queries, most specific query first, skipping URLs tried before.
+
+        A URL another slot of this run has taken is skipped too: concurrent slots with similar
+        queries would otherwise all fetch the same top results and lose them to deduplication.
+        """
+        want, seen = self.ctx.settings.candidates_per_slot, {t.get("url") for t in slot["tried"]}
+        found, tried = [], []
+        for query in slot["queries"]:
+            result = await search_images(query, 4 * want + len(seen), self.ctx.licences,
+                                         providers=self.ctx.providers, settings=self.ctx.search)
+            fresh = [c for c in result.candidates if c.url not in seen and c.url not in self.ctx.claimed_urls]
+            fresh = fresh[:want - len(found)]
+            seen |= {c.url for c in fresh}
+            self.ctx.claimed_urls.update(c.url for c in fresh)  # no await since the check: no race
+            found += fresh
+            if not fresh:
+                tried.append({"query": query, "outcome": "; ".join(result.problems) or "no new licensed images"})
+            if len(found) >= want:
+                break
+        return {**slot, "candidates": [asdict(c) for c in found], "tried": _trim(slot["tried"] + tried)}
+
+    async def fetch(self, slot: dict, task_id: str) -> dict:
+        candidates = [_candidate(c) for c in slot["candidates"]]
+        outcomes = await self.ctx.fetcher.fetch_all(candidates, POOL)
+        kept, tried = [], []
+        for candidate, outcome in zip(candidates, outcomes):
+            if isinstance(outcome, Kept):
+                kept.append({"url": candidate.url, "title": candidate.title, "file": outcome.file, "sha256": outcome.sha256, "phash": outcome.phash,
+                             "provenance": outcome.provenance()})
+            else:
+                tried.append({"url": candidate.url, "query": candidate.title or candidate.url,
+                              "outcome": f"not fetched: {outcome.reason}"})
+        return {**slot, "candidates": [], "kept": kept, "tried": _trim(slot["tried"] + tried)}
+
+    async def validate(self, slot: dict, task_seed: int) -> dict:
+        """The first kept image the validator accepts wins; then count the round."""
+        image, tried = None, []
+        for number, kept in enumerate(slot["kept"]):
+            slot_seed = _slot_seed(task_seed, slot["key"]) + 7919 * (slot["rounds"] * 100 + number)
+            verdict = await check_image(self.ctx.validator, image_path=str(self.ctx.store.root / kept["file"]),
+                                        description=slot["description"], role=slot["role"],
+                                        params=self.ctx.settings.judge_params(slot_seed),
+                                        repair_attempts=self.ctx.settings.repair_attempts)
+            if verdict.ok:
+                image = {**kept, "provenance": {**kept["provenance"], "validator": verdict.as_record()}}
+                break
+            tried.append({"url": kept["url"], "query": kept["title"] or kept["url"],
+                          "outcome": f"rejected by the validator: {verdict.reason}"})
+        rounds = slot["rounds"] + 1
+        if image is not None:
+            status = "accepted"
+        else:
+            status = "open" if rounds <= self.ctx.settings.refine_rounds else "exhausted"
+        return {**slot, "kept": [], "image": image, "status": status, "rounds": rounds,
+                "tried": _trim(slot["tried"] + tried)}
+
+    async def paint(self, slot: dict, task_seed: int) -> dict:
+        """A synthetic image from the slot description, marked so in provenance with model and seed."""
+        seed = _slot_seed(task_seed, slot["key"])
+        painted = await self.ctx.painter.paint(slot["description"], seed, self.ctx.store.root / POOL)
+        phash = await asyncio.to_thread(_phash, painted.path)
+        file = Path(painted.path).relative_to(self.ctx.store.root).as_posix()
+        provenance = {"file": file, "sha256": painted.sha256, "phash": phash, "provider": "painter",
+                      "source_url": None, "page_url": None, "licence": None, "creator": None,
+                      "attribution": None, "synthetic": True,
+                      "generator": {"model": painted.model, "seed": painted.seed, "prompt": painted.prompt},
+                      "validator": {"verdict": "skipped", "reason": "painted from the slot description"}}
+        image = {"file": file, "sha256": painted.sha256, "phash": phash, "provenance": provenance}
+        return {**slot, "image": image, "status": "painted"}
+
+
+def _slot_seed(task_seed: int, key: str) -> int:
+    return (task_seed * 1009 + sum(map(ord, key))) % 2**31
+
+
+def _candidate(data: dict) -> Candidate:
+    licence = data.get("licence")
+    return Candidate(**{**data, "licence": Licence(**licence) if licence else None})
+
+
+def _trim(tried: list[dict]) -> list[dict]:
+    return tried[-TRIED_KEPT:]
+
+
+def _phash(path: str) -> str:
+    import imagehash
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return str(imagehash.phash(image.convert("RGB")))

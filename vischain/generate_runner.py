@@ -1,0 +1,156 @@
+"""Run many task graphs at once against one run folder, resuming whatever a killed run left.
+
+For each task of the list: a task folder already written, or a line in failures.jsonl, means done;
+a checkpoint with work left resumes from it (`ainvoke(None)`); anything else starts fresh. Every
+model call goes through one cache in the run's state.sqlite, so work finished before a kill costs
+no model call again even when its graph step had not been checkpointed yet.
+
+    summary = asyncio.run(run_tasks(store, profile, specs, domain="engineering", concurrency=8))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agents.backends.cache import CachedChatModel, CallCache
+from agents.backends.factory import ModelSpec, open_backend
+from agents.fetch import Fetcher
+from agents.fetch_policy import FetchPolicy
+from agents.licences import LicencePolicy
+from agents.painter import Painter
+from agents.search import SearchSettings
+from graphs.generate import build_generate_graph, initial_state
+from graphs.generate_context import GenerateContext, GenerateSettings
+from vischain.store import RunStore
+from vischain.task_list import TaskSpec
+
+AGENT_ROLES = ("planner", "keywords", "validator")
+
+
+@dataclass
+class RunSummary:
+    requested: int = 0
+    done: Counter = field(default_factory=Counter)
+    """Tasks of each kind that exist in the run folder for this task list."""
+    failed: Counter = field(default_factory=Counter)
+    """Tasks of each kind with a failures.jsonl line."""
+    failures: list[dict] = field(default_factory=list)
+    retrieved: int = 0
+    painted: int = 0
+    model_calls: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+
+async def run_tasks(store: RunStore, profile: dict, specs: list[TaskSpec], *, domain: str, concurrency: int,
+                    on_stage=lambda task_id, stage: None, on_done=lambda task_id, outcome: None) -> RunSummary:
+    started = time.perf_counter()
+    failed_ids = {line["task_id"] for line in store.read_jsonl("failures.jsonl")}
+    finished = {s.task_id for s in specs if store.has_task(s.kind, s.task_id) or s.task_id in failed_ids}
+    for task_id in finished:
+        on_done(task_id, "kept")
+    if len(finished) == len(specs):  # nothing to do: do not load a single model
+        summary = summarise(store, specs)
+        summary.seconds = time.perf_counter() - started
+        return summary
+    cache = CallCache(store.state_db)
+    async with AsyncExitStack() as stack:
+        ctx = await _open_context(stack, store, profile, cache, on_stage)
+        saver = await stack.enter_async_context(_saver(store.state_db))
+        graph = build_generate_graph(ctx).compile(checkpointer=saver)
+        recursion_limit = 12 + 5 * (ctx.settings.refine_rounds + 1)
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(spec: TaskSpec) -> None:
+            async with slots:
+                outcome = await _run_one(graph, store, spec, domain, recursion_limit)
+            on_done(spec.task_id, outcome)
+
+        await asyncio.gather(*(one(spec) for spec in specs if spec.task_id not in finished))
+        calls = sum(m.calls for m in {id(m): m for m in (ctx.planner, ctx.keywords, ctx.validator)}.values())
+    hits = cache.hits
+    cache.close()
+    summary = summarise(store, specs)
+    summary.model_calls, summary.cache_hits = calls, hits
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+async def _run_one(graph, store: RunStore, spec: TaskSpec, domain: str, recursion_limit: int) -> str:
+    """"done" or "failed"; the failure line is written here, once."""
+    config = {"configurable": {"thread_id": spec.task_id}, "recursion_limit": recursion_limit}
+    try:
+        snapshot = await graph.aget_state(config)
+        if not snapshot.values:
+            final = await graph.ainvoke(initial_state(spec, domain), config)
+        elif snapshot.next:
+            final = await graph.ainvoke(None, config)  # resume from the last checkpoint
+        else:
+            final = snapshot.values
+        failure = final.get("failure")
+    except Exception as err:  # a bug or a broken environment: record it, keep the other tasks going
+        failure = {"stage": "graph", "reason": f"{type(err).__name__}: {err}"[:500]}
+    if failure is None:
+        return "done"
+    store.append_failure({"task_id": spec.task_id, "kind": spec.kind, "topic": spec.topic, **failure})
+    return "failed"
+
+
+async def _open_context(stack: AsyncExitStack, store: RunStore, profile: dict, cache: CallCache,
+                        on_stage) -> GenerateContext:
+    """One backend per distinct model spec (keywords and validator often share one), all behind the cache."""
+    backends: dict[ModelSpec, CachedChatModel] = {}
+    agents = {}
+    for role in AGENT_ROLES:
+        spec = ModelSpec.from_dict(profile["models"][role], where=f"models.{role}")
+        if spec not in backends:
+            backends[spec] = CachedChatModel(open_backend(spec), cache)
+            stack.push_async_callback(backends[spec].aclose)
+        agents[role] = backends[spec]
+    painter_block = profile["painter"]
+    painter = Painter(painter_block["model"], device=painter_block.get("device", "cpu"),
+                      steps=painter_block.get("steps", 25), size=painter_block.get("size", 512),
+                      guidance_scale=painter_block.get("guidance_scale", 7.5))
+    licences = LicencePolicy(frozenset(profile["licences"]["allow"]), profile["licences"]["accept_unverified"])
+    search = profile["search"]
+    fetch_policy = FetchPolicy(allow_loopback=bool(search.get("allow_loopback", False)))
+    fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, licences))
+    for line in store.read_jsonl("provenance.jsonl"):  # images already in tasks are not fetched again
+        fetcher.remember(line["sha256"], line["phash"])
+    settings = SearchSettings(folder=Path(search["folder"]) if search.get("folder") else None,
+                              **({"openverse_url": search["openverse_url"]} if search.get("openverse_url") else {}))
+    return GenerateContext(store=store, planner=agents["planner"], keywords=agents["keywords"],
+                           validator=agents["validator"], painter=painter, fetcher=fetcher, search=settings,
+                           providers=tuple(search["providers"]), licences=licences,
+                           settings=GenerateSettings.from_profile(profile["generate"]), on_stage=on_stage)
+
+
+def _saver(path: Path):
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    return AsyncSqliteSaver.from_conn_string(str(path))
+
+
+def summarise(store: RunStore, specs: list[TaskSpec]) -> RunSummary:
+    """Counts over the task list as the run folder has it now (this run and earlier ones)."""
+    summary = RunSummary(requested=len(specs))
+    failures = {line["task_id"]: line for line in store.read_jsonl("failures.jsonl")}
+    by_folder: dict[str, list[dict]] = {}
+    for file, line in store.provenance_by_file().items():
+        by_folder.setdefault(file.rsplit("/", 1)[0], []).append(line)
+    for spec in specs:
+        if store.has_task(spec.kind, spec.task_id):
+            summary.done[spec.kind] += 1
+            folder = store.task_folder(spec.kind, spec.task_id).relative_to(store.root).as_posix()
+            lines = by_folder.get(folder, [])
+            summary.painted += sum(line["synthetic"] for line in lines)
+            summary.retrieved += sum(not line["synthetic"] for line in lines)
+        elif spec.task_id in failures:
+            summary.failed[spec.kind] += 1
+            summary.failures.append(failures[spec.task_id])
+    return summary
