@@ -5,7 +5,7 @@
 `demo_images/` is the demo profile's offline search folder: 24 drawn workshop scenes of 256x256
 (the fetcher keeps nothing under 224 px) with a licenses.jsonl the `folder` provider reads. Each
 scene is a seeded random arrangement of parts on a bench colour, so no two are near duplicates under
-the fetcher's pHash test (checked when they are drawn).
+the fetcher's pHash test (a seed that draws one is skipped).
 """
 
 from __future__ import annotations
@@ -89,21 +89,29 @@ def draw_scene(index: int, color, size: int = DEMO_IMAGE_SIZE) -> Image.Image:
     return image
 
 
-def write_demo_images(out: Path = HERE / "demo_images", min_phash_distance: int = 5) -> list[dict]:
-    """Draw DEMO_SCENES into `out` with a licenses.jsonl; fails if two are near duplicates."""
+def write_demo_images(out: Path = HERE / "demo_images", count: int = len(DEMO_SCENES), size: int = DEMO_IMAGE_SIZE,
+                      min_phash_distance: int = 5) -> list[dict]:
+    """Draw `count` scenes into `out` with a licenses.jsonl (CC0); skips seeds that draw near duplicates.
+
+    Titles cycle through DEMO_SCENES; past the first round they get a number, so tests and benches
+    can ask for a few hundred distinct images.
+    """
     import imagehash
 
     out.mkdir(parents=True, exist_ok=True)
-    lines, hashes = [], []
-    for index, (title, color) in enumerate(DEMO_SCENES, start=1):
-        name = f"scene_{index:02d}.png"
-        image = draw_scene(index, color)
+    lines, hashes, seed = [], [], 0
+    while len(lines) < count:
+        seed += 1
+        title, color = DEMO_SCENES[len(lines) % len(DEMO_SCENES)]
+        image = draw_scene(seed, color, size)
         phash = imagehash.phash(image)
-        for other_name, other in hashes:
-            if phash - other < min_phash_distance:
-                raise RuntimeError(f"{name} and {other_name} are near duplicates ({phash - other} bits)")
-        hashes.append((name, phash))
+        if any(phash - other < min_phash_distance for other in hashes):
+            continue
+        hashes.append(phash)
+        name = f"scene_{len(lines) + 1:02d}.png"
         image.save(out / name, optimize=True)
+        if len(lines) >= len(DEMO_SCENES):
+            title = f"{title} {len(lines) // len(DEMO_SCENES) + 1}"
         lines.append({"file": name, "title": title, "licence": CC0, "creator": "vischain contributors",
                       "attribution": "Drawn by vischain (CC0)", "page_url": None, "source_url": None})
     (out / "licenses.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))

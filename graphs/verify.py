@@ -27,8 +27,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from langgraph.graph import END, START, StateGraph
-
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.chat import ChatModel, GenerationParams
 from agents.backends.factory import ModelSpec, open_backend
@@ -196,6 +194,8 @@ def build_graph(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSe
             require("priority", entry, str(out / "priority.jsonl"))
         _write_atomically(out / "priority.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in priority))
         return {"priority_file": str(out / "priority.jsonl")}
+
+    from langgraph.graph import END, START, StateGraph  # here: `vischain --help` need not import langgraph
 
     graph = StateGraph(VerifyState)
     graph.add_node("answer", answer)

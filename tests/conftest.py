@@ -42,3 +42,13 @@ def images(tmp_path):
         draw_image(tmp_path / "b.png", (40, 64), (40, 200, 40), "b"),
         draw_image(tmp_path / "c.png", (32, 32), (40, 40, 200), "c"),
     ]
+
+
+@pytest.fixture(scope="session")
+def drawn_image_folder(tmp_path_factory):
+    """150 distinct 256x256 CC0 drawings with a licenses.jsonl: a search folder that rarely runs dry."""
+    from benchmark_data.drawings import write_demo_images
+
+    folder = tmp_path_factory.mktemp("drawn-images")
+    write_demo_images(folder, count=150)
+    return folder

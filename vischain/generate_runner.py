@@ -2,7 +2,7 @@
 
 For each task of the list: a task folder already written, or a line in failures.jsonl, means done;
 a checkpoint with work left resumes from it (`ainvoke(None)`); anything else starts fresh. Every
-model call goes through one cache in the run's state.sqlite, so work finished before a kill costs
+model call goes through one cache in the run's calls.sqlite, so work finished before a kill costs
 no model call again even when its graph step had not been checkpointed yet.
 
     summary = asyncio.run(run_tasks(store, profile, specs, domain="engineering", concurrency=8))
@@ -58,7 +58,7 @@ async def run_tasks(store: RunStore, profile: dict, specs: list[TaskSpec], *, do
         summary = summarise(store, specs)
         summary.seconds = time.perf_counter() - started
         return summary
-    cache = CallCache(store.state_db)
+    cache = CallCache(store.calls_db)
     async with AsyncExitStack() as stack:
         ctx = await _open_context(stack, store, profile, cache, on_stage)
         saver = await stack.enter_async_context(_saver(store.state_db))
@@ -88,8 +88,10 @@ async def _run_one(graph, store: RunStore, spec: TaskSpec, domain: str, recursio
         snapshot = await graph.aget_state(config)
         if not snapshot.values:
             final = await graph.ainvoke(initial_state(spec, domain), config)
-        elif snapshot.next:
-            final = await graph.ainvoke(None, config)  # resume from the last checkpoint
+        elif snapshot.tasks:
+            # Resume from the last checkpoint. `tasks`, not `next`: a node that finished before the
+            # kill has its writes saved but not applied, and `next` no longer lists it.
+            final = await graph.ainvoke(None, config)
         else:
             final = snapshot.values
         failure = final.get("failure")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import yaml
 
-from graphs.generate_context import GenerateSettings
 from schemas.validate import schema_problems
 from vischain.errors import UsageError
 
@@ -40,6 +39,8 @@ def load_profile(name_or_path: str, flag: str = "--profile") -> dict:
     problems = schema_problems("profile", profile, str(path))
     if problems:
         raise UsageError(str(problems[0]))
+    from graphs.generate_context import GenerateSettings  # here: it imports the agents
+
     try:
         profile["generate"] = asdict(GenerateSettings.from_profile(profile.get("generate", {})))
     except ValueError as err:

@@ -4,7 +4,8 @@
     runs/<name>/tasks/<kind>/<id>/  task.json (+ plan.json) + images, written atomically
     runs/<name>/provenance.jsonl    one line per image, appended durably
     runs/<name>/failures.jsonl      one line per task that could not be built
-    runs/<name>/state.sqlite        LangGraph checkpoints + model-call cache
+    runs/<name>/state.sqlite        LangGraph checkpoints (one thread per task)
+    runs/<name>/calls.sqlite        model-call cache (a separate file: two writers on one file lock)
 
 A crash never leaves half a task: a task folder is built in a hidden sibling, fsynced, then renamed
 into place. JSONL appends are flushed and fsynced per line; a torn last line (power loss mid-write)
@@ -73,6 +74,10 @@ class RunStore:
     @property
     def state_db(self) -> Path:
         return self.root / "state.sqlite"
+
+    @property
+    def calls_db(self) -> Path:
+        return self.root / "calls.sqlite"
 
     # ---- tasks -----------------------------------------------------------------------------------
 

@@ -38,6 +38,10 @@ class CallCache:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (only power loss can drop the last calls), and
+        # saves an fsync per call: 32 tasks in flight make about 150 calls a second.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(SCHEMA_SQL)
         self._lock = threading.Lock()
         self.hits = 0

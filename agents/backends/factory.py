@@ -32,6 +32,10 @@ class ModelSpec:
     """`vllm` only: fraction of each GPU's memory vLLM may take."""
     server_command: str | None = None
     """`vllm` only: replaces `vllm serve ...`; may use {model} {host} {port} {tp} {gpu_mem} {python}."""
+    timeout: float = 120.0
+    """`openai`/`vllm`: seconds for one HTTP request; a 70B model writes 4k tokens in about a minute."""
+    retries: int = 5
+    """`openai`/`vllm`: tries per call (the first included) on 429, 5xx, connection errors and timeouts."""
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -59,14 +63,17 @@ def open_backend(spec: ModelSpec) -> ChatModel:
 
         return TransformersBackend(spec.model, device=spec.device)
     if spec.backend == "openai":
-        from agents.backends.openai_client import OpenAIBackend
+        from agents.backends.openai_client import OpenAIBackend, RetryPolicy
 
         key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-        return OpenAIBackend(spec.model, list(spec.base_urls), api_key=key, concurrency=spec.concurrency)
+        return OpenAIBackend(spec.model, list(spec.base_urls), api_key=key, concurrency=spec.concurrency,
+                             retry=RetryPolicy(attempts=spec.retries, timeout=spec.timeout))
+    from agents.backends.openai_client import RetryPolicy
     from agents.backends.vllm_server import VLLMBackend
 
     return VLLMBackend(spec.model, concurrency=spec.concurrency, tensor_parallel_size=spec.tensor_parallel_size,
-                       gpu_memory_utilization=spec.gpu_memory_utilization, command=spec.server_command)
+                       gpu_memory_utilization=spec.gpu_memory_utilization, command=spec.server_command,
+                       retry=RetryPolicy(attempts=spec.retries, timeout=spec.timeout))
 
 
 def parse_model_arg(text: str) -> ModelSpec:

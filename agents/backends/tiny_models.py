@@ -16,8 +16,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
 from agents.backends.chat import ModelNotFound
 
 # Bump when a builder changes, so stale caches are rebuilt rather than reused.
@@ -82,6 +80,8 @@ def _build_atomically(target: Path, build) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
+        import torch
+
         torch.manual_seed(0)
         build(staging)
         try:

@@ -1,0 +1,161 @@
+"""A local OpenAI-compatible server that plays every generate agent: the edge of the machine.
+
+It answers each request from the JSON Schema the client sends in `response_format` (its name is
+the agent: plan, keywords, verdict), with a fixed latency and an optional share of faults, so the
+real graph, backends, cache and checkpointer run against it in tests and in bench/orchestration.py.
+
+    with AgentServer(latency=0.2, fault_rate=0.2) as server:
+        profile["models"]["planner"] = {"model": "m", "backend": "openai", "base_urls": [server.base_url]}
+
+Faults, drawn from a seeded RNG: HTTP 500, HTTP 429 with Retry-After, a reply slower than the
+client's timeout (`slow_seconds`), and a reply that is not JSON. `reject_every` makes the
+validator say no to every k-th image it sees, so refine rounds happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FAULTS = ("500", "429", "slow", "malformed")
+
+
+class AgentServer:
+    def __init__(self, latency: float = 0.0, fault_rate: float = 0.0, seed: int = 0, reject_every: int = 0,
+                 slow_seconds: float = 3.0):
+        self.latency = latency
+        self.fault_rate = fault_rate
+        self.reject_every = reject_every
+        self.slow_seconds = slow_seconds
+        self.rng = random.Random(seed)
+        self.answered: Counter = Counter()
+        """SHA-256 of each request body answered with 200 -> times answered."""
+        self.faults: Counter = Counter()
+        self.agents: Counter = Counter()
+        self.in_flight = 0
+        """Requests received and not yet answered."""
+        self.answer_times: list[float] = []
+        """time.monotonic() of each answer sent."""
+        self._lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.httpd.request_queue_size = 256  # 64 clients connecting at once overflow the default 5
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> "AgentServer":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def draw_fault(self) -> str | None:
+        with self._lock:
+            return self.rng.choice(FAULTS) if self.rng.random() < self.fault_rate else None
+
+    def reply(self, body: dict) -> str:
+        schema = body.get("response_format", {}).get("json_schema", {})
+        name, schema = schema.get("name"), schema.get("schema", {})
+        text = _user_text(body)
+        with self._lock:
+            self.agents[name] += 1
+            self.answered[hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()] += 1
+            count = self.agents[name]
+        if name == "plan":
+            return json.dumps(scripted_plan(schema, text))
+        if name == "keywords":
+            return json.dumps({"queries": ["workshop part photo", "tool on a bench"]})
+        if name == "verdict":
+            no = self.reject_every and count % self.reject_every == 0
+            return json.dumps({"verdict": "no" if no else "yes", "reason": "scripted verdict"})
+        return "I am a scripted agent server."
+
+
+def scripted_plan(schema: dict, prompt: str) -> dict:
+    """The smallest plan the request schema admits, in words taken from the prompt's topic."""
+    plan = schema["anyOf"][0] if "anyOf" in schema else schema
+    props = plan["properties"]
+    kind = props["task_kind"]["const"]
+    steps_schema = props["steps"]
+    images = steps_schema["items"]["properties"]["images"]
+    roles = [item["properties"]["role"]["const"] for item in images["prefixItems"]]
+    roles += ["distractor"] * (images["minItems"] - len(roles))
+    topic = next((line[len("Topic: "):] for line in prompt.splitlines() if line.startswith("Topic: ")), "a task")
+    topic = "".join(ch for ch in topic if ch.isalnum() or ch == " ")[:30] or "a task"
+    steps = []
+    for number in range(1, steps_schema["minItems"] + 1):
+        steps.append({"question": f"What comes at step {number}?", "scene_description": f"Step {number} of {topic}.",
+                      "images": [{"role": role, "description": f"{role} {number}.{i} for {topic}"}
+                                 for i, role in enumerate(roles, start=1)]})
+    return {"task_kind": kind, "title": f"Doing {topic}", "initial_scene_description": f"The start of {topic}.",
+            "steps": steps}
+
+
+def _user_text(body: dict) -> str:
+    parts = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [p.get("text", "") for p in content if p.get("type") == "text"]
+    return "\n".join(parts)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: AgentServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        state = self.server_state
+        with state._lock:
+            state.in_flight += 1
+        try:
+            self._answer(state, body)
+        finally:
+            with state._lock:
+                state.in_flight -= 1
+                state.answer_times.append(time.monotonic())
+
+    def _answer(self, state: AgentServer, body: dict) -> None:
+        fault = state.draw_fault()
+        if fault:
+            state.faults[fault] += 1
+        time.sleep(state.latency + (state.slow_seconds if fault == "slow" else 0))
+        if fault == "500":
+            return self._send(500, {"error": {"message": "injected 500"}})
+        if fault == "429":
+            return self._send(429, {"error": {"message": "injected 429"}}, {"Retry-After": "0"})
+        if fault == "slow":  # the client has timed out and gone; this reply is never read
+            return self._send(503, {"error": {"message": "too late"}})
+        text = "{not json at all" if fault == "malformed" else state.reply(body)
+        self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": 10}})
+
+    def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass

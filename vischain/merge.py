@@ -1,0 +1,100 @@
+"""`vischain merge A B ... --out C`: join run folders made on several machines (`--shard I/N`).
+
+Tasks are renumbered per kind in input order (itmr-0001, ...). A retrieved image may appear once
+in a benchmark: each shard deduplicated only its own downloads, so a task that reuses an image
+(same SHA-256) already taken by an earlier task is left out and listed in failures.jsonl with
+stage `merge`. Provenance lines follow their files; failure lines keep the source run in the id.
+The merged run.json records its sources and a licence policy that admits what each source did.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from schemas.validate import TASK_KINDS
+from vischain.errors import UsageError, one_line_errors
+from vischain.store import RunStore
+
+console = Console()
+
+
+def merge(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to join, in order.")],
+    out: Annotated[Path, typer.Option(help="New run folder for the result; must not exist yet.")],
+):
+    """Join run folders into one: tasks renumbered, duplicate images left out, provenance merged."""
+    with one_line_errors():
+        stores = open_sources(runs, out)
+        report = merge_runs(stores, out)
+    console.print(f"merged {len(stores)} runs into {out}: " + ", ".join(f"{k} {n}" for k, n in report["tasks"].items())
+                  + f"; {report['duplicates']} task(s) left out for duplicate images")
+
+
+def open_sources(runs: list[Path], out: Path) -> list[RunStore]:
+    if len(runs) < 2:
+        raise UsageError("RUNS: give at least two run folders")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out: {out} already exists; merge writes a new folder")
+    stores = []
+    for run in runs:
+        if not (run / "run.json").is_file():
+            raise UsageError(f"RUNS: {run} is not a run folder (no run.json)")
+        if run.resolve() == out.resolve():
+            raise UsageError(f"--out: {out} is also an input")
+        stores.append(RunStore.open(run))
+    return stores
+
+
+def merge_runs(stores: list[RunStore], out: Path) -> dict:
+    target = RunStore.create(out, merged_config(stores))
+    numbers = dict.fromkeys(TASK_KINDS, 0)
+    seen: dict[str, str] = {}  # sha256 of a retrieved image -> merged task that has it
+    duplicates = 0
+    for store in stores:
+        provenance = store.provenance_by_file()
+        for ref in store.tasks():
+            old = ref.folder.relative_to(store.root).as_posix()
+            lines = {name: provenance[f"{old}/{name}"] for name in _image_names(ref.folder)}
+            taken = [seen[line["sha256"]] for line in lines.values() if not line["synthetic"] and line["sha256"] in seen]
+            if taken:
+                duplicates += 1
+                target.append_failure({"task_id": f"{store.root.name}/{ref.task_id}", "kind": ref.kind,
+                                       "topic": None, "stage": "merge",
+                                       "reason": f"an image is already in {taken[0]}"})
+                continue
+            numbers[ref.kind] += 1
+            task_id = f"{ref.kind}-{numbers[ref.kind]:04d}"
+            new = f"tasks/{ref.kind}/{task_id}"
+            target.append_provenance([{**line, "file": f"{new}/{name}"} for name, line in lines.items()])
+            extra = {"plan.json": json.loads((ref.folder / "plan.json").read_text())} \
+                if (ref.folder / "plan.json").is_file() else None
+            target.write_task(ref.kind, task_id, json.loads((ref.folder / "task.json").read_text()),
+                              {name: ref.folder / name for name in lines}, extra_json=extra)
+            for line in lines.values():
+                if not line["synthetic"]:
+                    seen[line["sha256"]] = new
+        for line in store.read_jsonl("failures.jsonl"):
+            target.append_failure({**line, "task_id": f"{store.root.name}/{line['task_id']}"})
+    target.refresh_counts()
+    return {"tasks": {k: n for k, n in numbers.items() if n}, "duplicates": duplicates}
+
+
+def merged_config(stores: list[RunStore]) -> dict:
+    configs = [store.run.get("config", {}) for store in stores]
+    allow = sorted({licence for c in configs for licence in c.get("licences", {}).get("allow", [])})
+    domains = sorted({c.get("domain") for c in configs if c.get("domain")})
+    return {"command": "merge", "sources": [{"folder": str(s.root), "config": c} for s, c in zip(stores, configs)],
+            "domain": domains[0] if len(domains) == 1 else "mixed",
+            "profile": configs[0].get("profile"), "models": configs[0].get("models"),
+            "prompts_hash": configs[0].get("prompts_hash"),
+            "licences": {"allow": allow or ["cc0", "pdm", "by", "by-sa"],
+                         "accept_unverified": any(c.get("licences", {}).get("accept_unverified") for c in configs)}}
+
+
+def _image_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
