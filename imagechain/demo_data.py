@@ -1,0 +1,87 @@
+"""A tiny StoryFrames-shaped dataset drawn on the spot, for trying `imagechain eval` on a CPU.
+
+It has the Hub dataset's layout and columns (`scene_N/train|val`, `Dataset.save_to_disk`), so every
+reader treats it as StoryFrames; the frames are flat coloured shapes and the descriptions come
+from a few templates. It exists to run the pipeline end to end, not to measure anything.
+
+    python -m imagechain.demo_data runs/tiny-storyframes
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ACTORS = ["A man", "A woman", "A child", "A dog", "A robot arm"]
+ACTIONS = ["walks to the table", "picks up a red cup", "puts the cup down", "opens the door", "waves",
+           "sits on the bench", "falls over", "stands up again"]
+# (subset folder, split, scene counts of its stories)
+LAYOUT = [("scene_2", "train", [2, 2, 2]), ("scene_2", "val", [2, 2]), ("scene_3", "train", [3, 3]),
+          ("scene_3", "val", [3, 3]), ("scene_4_7", "train", [4, 5]), ("scene_4_7", "val", [4, 5, 6])]
+
+
+def _frame(story: int, scene: int, frame: int, size=(64, 48)) -> Image.Image:
+    image = Image.new("RGB", size, (40 + 30 * (story % 6), 60 + 25 * scene, 120))
+    draw = ImageDraw.Draw(image)
+    x = 6 + 10 * frame + 4 * scene
+    draw.ellipse([x, 14, x + 16, 30], fill=(230, 200 - 20 * scene, 60))
+    return image
+
+
+def _row(index: int, scenes: int) -> dict:
+    actor = ACTORS[index % len(ACTORS)]
+    parts = [f"{actor} {ACTIONS[(index + s) % len(ACTIONS)]}." for s in range(scenes)]
+    story_id = f"demo_{index:03d}.mp4---demo_{index:03d}_0"
+    return {
+        "story_id": story_id, "video_name": f"demo_{index:03d}.mp4", "question_info": f"demo_{index:03d}_0",
+        "num_scenes": scenes, "scenes": [[_frame(index, s, k) for k in range(2)] for s in range(scenes)],
+        "subsampled_frames_per_scene": [[s + 0.2, s + 0.7] for s in range(scenes)],
+        "sentence_parts": parts, "sentence_parts_nocontext": parts,
+        "start_times": [float(s) for s in range(scenes)], "end_times": [float(s + 1) for s in range(scenes)],
+        "background_description": "In the background, there is a plain wall.", "caption": " ".join(parts),
+        "num_actors_in_video": 1,
+    }
+
+
+def _features():
+    from datasets import Features, List, Value
+    from datasets import Image as ImageFeature
+
+    strings, floats = List(Value("string")), List(Value("float32"))
+    return Features({
+        "story_id": Value("string"), "video_name": Value("string"), "question_info": Value("string"),
+        "num_scenes": Value("int32"), "scenes": List(List(ImageFeature())),
+        "subsampled_frames_per_scene": List(floats), "sentence_parts": strings,
+        "sentence_parts_nocontext": strings, "start_times": floats, "end_times": floats,
+        "background_description": Value("string"), "caption": Value("string"), "num_actors_in_video": Value("int32"),
+    })
+
+
+def write_demo_storyframes(root: str | Path) -> Path:
+    """Write the demo dataset under `root` (scene_*/train|val) and return `root`."""
+    from datasets import Dataset
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
+    root, index = Path(root), 0
+    for subset, split, counts in LAYOUT:
+        rows = []
+        for scenes in counts:
+            rows.append(_row(index, scenes))
+            index += 1
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
+        Dataset.from_dict(columns, features=_features()).save_to_disk(str(root / subset / split))
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="output folder (scene_*/train|val are written inside)")
+    root = write_demo_storyframes(parser.parse_args(argv).out)
+    print(f"demo StoryFrames written to {root}")
+
+
+if __name__ == "__main__":
+    main()

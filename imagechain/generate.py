@@ -1,0 +1,215 @@
+"""Next-scene prediction: every Table 1 variant of every story, through any chat backend.
+
+For each story and variant the conversation is built without its target (`imagechain.conversation`),
+sent to the variant's backend, and the reply appended to `predictions.jsonl` at once:
+
+    {"story_id", "bucket": "C3", "num_scenes": 3, "split", "variant", "model", "prompt_hash",
+     "params": {...}, "text", "reference", "status": "ok" | "too_long" | "error", "error"}
+
+A killed run resumes: a story whose (variant, story, model, prompt hash, params) already has an
+`ok` or `too_long` record is not sent again; `error` records are retried.
+
+Scene visuals. Chat backends take one image file per placeholder, so each scene is shown by ONE
+representative frame (`frame`: first, middle or last; default first, as the public Qwen code
+does), written once as a content-addressed PNG under `frames_dir`. This holds for the in-process
+transformers backend and for an OpenAI-compatible server (vLLM serving a merged model) alike.
+The paper's LLaVA path averages every frame's projected features per scene; that needs the
+vision tower's features and lives in the training code (`imagechain.scene_features`), which this
+module does not use.
+
+Defaults are the public code's: temperature 0.2, top_p 0.1, 1024 new tokens, seed 30; `greedy`
+sets temperature 0. The seed is applied per call, so a resumed run samples as an unbroken one would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from agents.backends.chat import BackendError, ChatModel, EndpointUnavailable, GenerationParams, file_sha256
+from imagechain.conversation import Conversation, build_conversation
+from imagechain.errors import DataError
+from imagechain.jsonl_store import JsonlStore, read_jsonl
+from imagechain.render import FRAME_CHOICES
+from imagechain.story import Frame, Story
+
+PREDICTION_KEY = ("variant", "story_id", "model", "prompt_hash", "params")
+FINISHED = ("ok", "too_long")
+
+
+class ContextOverflow(BackendError):
+    """The prompt alone is as long as the model's context or longer (raised by imagechain.local_backend)."""
+
+    def __init__(self, length: int, max_length: int):
+        self.length, self.max_length = length, max_length
+        super().__init__(f"prompt is {length} tokens, the model's context is {max_length}")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    temperature: float = 0.2
+    """Sampling temperature (the public eval script's default)."""
+    top_p: float = 0.1
+    """Nucleus sampling mass."""
+    max_new_tokens: int = 1024
+    """Upper bound on the description's tokens."""
+    seed: int = 30
+    """Sampling seed, applied to every call."""
+    greedy: bool = False
+    """Temperature 0 (argmax decoding) whatever `temperature` says."""
+    frame: str = "first"
+    """Which frame stands for a scene: first, middle or last."""
+
+    def __post_init__(self):
+        numbers = {"temperature": self.temperature, "top_p": self.top_p}
+        integers = {"max_new_tokens": self.max_new_tokens, "seed": self.seed}
+        for name, value in {**numbers, **integers}.items():
+            kinds = (int, float) if name in numbers else (int,)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise DataError(f"{name}: expected a number, got {value!r}")
+        if not isinstance(self.greedy, bool):
+            raise DataError(f"greedy: expected true or false, got {self.greedy!r}")
+        if self.frame not in FRAME_CHOICES:
+            raise DataError(f"frame: {self.frame!r} is not one of {', '.join(FRAME_CHOICES)}")
+        if self.max_new_tokens < 1:
+            raise DataError(f"max_new_tokens: {self.max_new_tokens} is below 1")
+
+    def params(self) -> GenerationParams:
+        temperature = 0.0 if self.greedy else self.temperature
+        return GenerationParams(max_tokens=self.max_new_tokens, temperature=temperature, top_p=self.top_p,
+                                seed=self.seed)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class VariantRun:
+    """One variant and the backend that answers it; `model` is the name written to records."""
+
+    variant: str
+    backend: ChatModel
+    model: str
+
+
+@dataclass
+class GenerationSummary:
+    generated: int = 0
+    resumed: int = 0
+    too_long: int = 0
+    errors: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    """This run's record of every (story, variant), new or resumed: what results are computed from."""
+
+
+def frame_file(frame: Frame, frames_dir: Path) -> str:
+    """A file path for the frame: its own path, or a PNG named by the SHA-256 of its bytes."""
+    if isinstance(frame, (str, Path)):
+        return str(frame)
+    buffer = io.BytesIO()
+    frame.convert("RGB").save(buffer, format="PNG")
+    data = buffer.getvalue()
+    path = frames_dir / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
+    if not path.is_file():
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # a kill never leaves a half-written frame under the final name
+    return str(path)
+
+
+def representative(frames: list[Frame], frame: str) -> Frame:
+    return {"first": frames[0], "middle": frames[len(frames) // 2], "last": frames[-1]}[frame]
+
+
+def prompt_messages(conversation: Conversation, frames_dir: Path, frame: str = "first") -> list[dict]:
+    """The conversation without its target, each image placeholder a file path (backend message form)."""
+    files = iter([frame_file(representative(frames, frame), frames_dir) for frames in conversation.scene_frames])
+    messages = []
+    for message in conversation.prompt_messages:
+        parts = [{"type": "image", "path": next(files)} if part["type"] == "image" else dict(part)
+                 for part in message["content"]]
+        messages.append({"role": message["role"], "content": parts})
+    return messages
+
+
+def prompt_hash(messages: list[dict]) -> str:
+    """SHA-256 of the prompt with each image by the SHA-256 of its bytes (paths do not matter)."""
+    canonical = [{"role": m["role"], "content": [
+        {"type": "image", "sha256": file_sha256(p["path"])} if p["type"] == "image" else p for p in m["content"]]}
+        for m in messages]
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def base_record(story: Story, run: VariantRun, settings: GenerationSettings, digest: str) -> dict:
+    return {"story_id": story.story_id, "bucket": f"C{story.num_scenes}", "num_scenes": story.num_scenes,
+            "split": story.split, "variant": run.variant, "model": run.model, "prompt_hash": digest,
+            "params": settings.as_dict(), "reference": story.scenes[-1].description}
+
+
+async def predict_one(story: Story, run: VariantRun, store: JsonlStore, settings: GenerationSettings,
+                      frames_dir: Path, pool: Sequence[Story], summary: GenerationSummary) -> None:
+    """Generate (or resume) one story under one variant and append its record."""
+    conversation = build_conversation(story, run.variant, pool)
+    messages = prompt_messages(conversation, frames_dir, settings.frame)
+    record = base_record(story, run, settings, prompt_hash(messages))
+    if store.done(record):
+        summary.resumed += 1
+        summary.records.append(store.get(record))
+        return
+    try:
+        result = await run.backend.chat(messages, params=settings.params())
+        record.update(text=result.text.strip(), status="ok")
+        summary.generated += 1
+    except ContextOverflow as err:
+        record.update(text=None, status="too_long", error=str(err))
+        summary.too_long += 1
+    except EndpointUnavailable:
+        raise  # the server is gone: stop here; a re-run resumes
+    except BackendError as err:  # e.g. a server's 400 for one request: record it, go on
+        record.update(text=None, status="error", error=str(err))
+        summary.errors.append(f"{run.variant} {story.story_id}: {err}")
+    store.append(record)
+    summary.records.append(record)
+
+
+async def generate_predictions(stories: Sequence[Story], runs: Sequence[VariantRun], out: Path,
+                               settings: GenerationSettings = GenerationSettings(), pool: Sequence[Story] = (),
+                               concurrency: int = 4, progress: Callable[[int], None] | None = None
+                               ) -> GenerationSummary:
+    """Predict every story under every run into OUT/predictions.jsonl (frames under OUT/frames)."""
+    store = JsonlStore(out / "predictions.jsonl", PREDICTION_KEY, accept=lambda r: r.get("status") in FINISHED)
+    summary = GenerationSummary()
+    slots = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def one(story: Story, run: VariantRun) -> None:
+        nonlocal done
+        async with slots:
+            await predict_one(story, run, store, settings, out / "frames", pool, summary)
+        done += 1
+        if progress:
+            progress(done)
+
+    # Variant-major order: an in-process model stays busy with one variant's prompts at a time.
+    await asyncio.gather(*(one(story, run) for run in runs for story in stories))
+    return summary
+
+
+def prediction_id(record: dict) -> str:
+    """A short id of one prediction: its key and its text (judgments point at predictions by it)."""
+    fields = [record.get(name) for name in PREDICTION_KEY] + [record.get("text")]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def load_predictions(path: Path) -> list[dict]:
+    """The latest record per prediction key of a predictions.jsonl (read only; a torn last line is skipped)."""
+    latest = {}
+    for record in read_jsonl(path):
+        latest[tuple(json.dumps(record.get(name), sort_keys=True) for name in PREDICTION_KEY)] = record
+    return list(latest.values())

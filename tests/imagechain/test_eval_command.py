@@ -1,0 +1,151 @@
+"""`imagechain eval` end to end: scripted generator and judge servers, resume, bad input, a tiny CPU run."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from imagechain.cli import app
+from imagechain.synonyms import EXAMPLES_DIR
+from tests.servers import FaultyEndpoint, completion
+
+runner = CliRunner()
+
+
+def _images(body) -> int:
+    return sum(1 for m in body["messages"] if isinstance(m["content"], list)
+               for part in m["content"] if part["type"] == "image_url")
+
+
+def generator(body):
+    return completion(f"A scene seen through {_images(body)} images.")
+
+
+def judge(body):
+    prediction = body["messages"][-1]["content"][0]["text"].split("### Predicted caption:\n")[-1]
+    # Yes for stories shown with three or more images, No otherwise.
+    return completion("Yes." if int(prediction.split(" through ")[1].split()[0]) >= 3 else "No")
+
+
+def write_recipe(path, source, model, judge_model, **extra):
+    recipe = {"name": "t", "source": str(source), "split": "val", "bucket": "C2-6", "model": model,
+              "variants": ["MLLM", "FinalScene", "ImageChain"], "judge": judge_model, "out": str(path.parent / "out"),
+              "generation": {"max_new_tokens": 8}, "concurrency": 2, **extra}
+    path.write_text(json.dumps(recipe))  # JSON is YAML
+    return path
+
+
+@pytest.fixture
+def servers():
+    with FaultyEndpoint(generator) as gen, FaultyEndpoint(judge) as jud:
+        yield gen, jud
+
+
+def test_eval_writes_the_table_and_resumes_without_regenerating(storyframes_dir, tmp_path, servers):
+    gen, jud = servers
+    recipe = write_recipe(tmp_path / "r.yaml", storyframes_dir, f"openai:gen@{gen.base_url}",
+                          f"openai:llama-3-70b@{jud.base_url}")
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert (gen.requests, jud.requests) == (6, 6)           # 2 val stories x 3 variants, each judged once
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    cells = {row["variant"]: row["cells"] for row in results["rows"]}
+    assert [cells["MLLM"][c]["simrate"] for c in ("C2", "C3", "C2-6")] == [0.0, 100.0, 50.0]
+    assert cells["FinalScene"]["C2-6"] == {"n": 2, "yes": 0, "unparseable": 0, "simrate": 0.0, "too_long": 0,
+                                           "errors": 0, "unjudged": 0}
+    assert results["judge"]["prompt_sha256"] and results["generation"]["seed"] == 30
+    assert "| ImageChain | 0.00 | 100.00 |" in result.output
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"predictions.jsonl", "judgments.jsonl",
+                                                              "results.json", "results.md", "simrate.png"}
+
+    again = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert again.exit_code == 0 and (gen.requests, jud.requests) == (6, 6)    # nothing sent again
+
+    predictions = tmp_path / "out" / "predictions.jsonl"
+    lines = predictions.read_text().splitlines()
+    predictions.write_text("\n".join(lines[:-2]) + "\n" + lines[-2][:30])   # as a kill leaves it
+    resumed = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert resumed.exit_code == 0, resumed.output
+    assert gen.requests == 8 and jud.requests == 6   # two regenerated; their judgments were kept
+    assert "2 new, 4 resumed" in resumed.output
+
+
+def test_variants_and_judge_flags(storyframes_dir, tmp_path, servers):
+    gen, jud = servers
+    recipe = write_recipe(tmp_path / "r.yaml", storyframes_dir, f"openai:gen@{gen.base_url}", "none")
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe), "--variants", "VisualContext",
+                                 "--judge", f"openai:j@{jud.base_url}", "--limit", "1", "--greedy"])
+    assert result.exit_code == 0, result.output
+    assert (gen.requests, jud.requests) == (1, 1)
+    record = json.loads((tmp_path / "out" / "predictions.jsonl").read_text().splitlines()[0])
+    assert record["variant"] == "VisualContext" and record["params"]["greedy"] is True
+
+
+def test_a_failed_request_is_recorded_and_retried_next_run(storyframes_dir, tmp_path):
+    with FaultyEndpoint(generator, faults=[("status", 400)]) as gen:
+        recipe = write_recipe(tmp_path / "r.yaml", storyframes_dir, f"openai:gen@{gen.base_url}", "none",
+                              concurrency=1)
+        first = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+        assert first.exit_code == 0 and "1 errors" in first.output
+        second = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+        assert second.exit_code == 0 and "1 new, 5 resumed" in second.output
+        assert gen.requests == 7
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--recipe", "missing.yaml"], "--recipe: file not found: missing.yaml"),
+    (["--recipe", "r.yaml", "--variants", "Bogus"], "--variants: unknown variant 'Bogus'"),
+    (["--recipe", "r.yaml", "--judge", ""], "--judge"),
+    (["--recipe", "bad.yaml"], "bad.yaml: unknown field 'colour'"),
+    (["--recipe", "nosource.yaml"], "field 'source' is required"),
+    (["--recipe", "cue.yaml"], "cue_f1.behaviour_graph: file not found: g.json"),
+    (["--recipe", "gen.yaml"], "generation: temperature: expected a number"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    write_recipe(tmp_path / "r.yaml", tmp_path / "nowhere", "tiny:llava-next", "none")
+    (tmp_path / "bad.yaml").write_text("name: x\nsource: y\nmodel: z\ncolour: red\n")
+    (tmp_path / "nosource.yaml").write_text("name: x\nmodel: z\n")
+    (tmp_path / "cue.yaml").write_text("name: x\nsource: y\nmodel: z\n"
+                                       "cue_f1: {extractor: m, behaviour_graph: g.json}\n")
+    (tmp_path / "gen.yaml").write_text("name: x\nsource: y\nmodel: z\ngeneration: {temperature: hot}\n")
+    result = runner.invoke(app, ["eval", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_missing_source_names_it(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path / "nowhere", "tiny:llava-next", "none")
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert result.exit_code == 2 and "nowhere" in result.output
+
+
+def test_tiny_recipe_runs_on_cpu(tiny_models, storyframes_dir, tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", storyframes_dir, "tiny:llava-next", "tiny:llama",
+                          variants=["MLLM-ICL", "ImageChain"], generation={"max_new_tokens": 3})
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [row["variant"] for row in results["rows"]] == ["MLLM-ICL", "ImageChain"]
+    assert all(row["cells"]["C2-6"]["n"] == 2 for row in results["rows"])
+
+
+def test_cue_f1_from_a_recipe(storyframes_dir, tmp_path, servers):
+    gen, _ = servers
+    lists = {"reference_objects": ["man", "cup"], "reference_behaviours": ["pick up", "walk"],
+             "prediction_objects": ["man"], "prediction_behaviours": ["grab", "run", "jump"]}
+    with FaultyEndpoint(completion(json.dumps(lists))) as extractor:
+        recipe = write_recipe(tmp_path / "r.yaml", storyframes_dir, f"openai:gen@{gen.base_url}", "none",
+                              variants=["ImageChain"], cue_f1={
+                                  "extractor": f"openai:x@{extractor.base_url}", "compat": True,
+                                  "behaviour_graph": str(EXAMPLES_DIR / "example-robo-behaviour.json")})
+        result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+        assert result.exit_code == 0, result.output
+        assert extractor.requests == 2
+    row = json.loads((tmp_path / "out" / "results.json").read_text())["rows"][0]
+    # Behaviours: grab -> "pick up" ends nothing ("walk" remains), run and jump stay: TP 1, FP 2, FN 1.
+    assert row["cue_f1"]["behaviour"]["C2-6"] == {"n": 2, "precision": 33.33, "recall": 50.0, "f1": 40.0}
+    # Objects: no graph, exact matches only: TP 1 (man), FN 1 (cup): P 100, R 50, F1 66.67.
+    assert row["cue_f1"]["object"]["C2-6"] == {"n": 2, "precision": 100.0, "recall": 50.0, "f1": 66.67}
+    assert "## Cue F1 (behaviour, macro %)" in result.output
