@@ -66,15 +66,15 @@ def build_generate_graph(ctx: GenerateContext) -> StateGraph:
 
     async def keywords(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "keywords")
-        s = ctx.settings
-
-        async def one(slot: dict) -> dict:
-            queries = await write_queries(ctx.keywords, description=slot["description"],
-                                          task_title=state["plan"]["title"], tried=slot["tried"],
-                                          params=s.params(state["seed"], s.keyword_tokens),
-                                          repair_attempts=s.repair_attempts)
-            return {**slot, "queries": queries}
-        return {"slots": await _each_open(state["slots"], one)}
+        s, slots = ctx.settings, list(state["slots"])
+        todo = [i for i, slot in enumerate(slots) if slot["status"] == "open"]
+        queries = await write_queries(ctx.keywords, task_title=state["plan"]["title"],
+                                      slots=[slots[i] for i in todo],
+                                      params=s.params(state["seed"], s.keyword_tokens * len(todo)),
+                                      repair_attempts=s.repair_attempts)
+        for i, found in zip(todo, queries):
+            slots[i] = {**slots[i], "queries": found}
+        return {"slots": slots}
 
     async def search(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "search")

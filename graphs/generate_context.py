@@ -33,7 +33,7 @@ class GenerateSettings:
     max_new_tokens: int = 2048
     """Token budget of a plan; a 4-step plan of a 70B model is about 900 tokens."""
     keyword_tokens: int = 160
-    """Token budget of one keywords or validator reply."""
+    """Token budget of one validator reply, and of each slot's part of a keywords reply."""
     temperature: float = 0.0
     """Sampling temperature of planner and keywords; calls are seeded per task, so they stay cacheable."""
     validator_temperature: float = 0.0

@@ -41,6 +41,7 @@ class RunStore:
     def __init__(self, root: Path):
         self.root = root
         self._append_lock = threading.Lock()
+        self._provenance: dict[str, dict] | None = None  # file -> last line, once read
 
     # ---- create / open ---------------------------------------------------------------------------
 
@@ -135,6 +136,9 @@ class RunStore:
         for line in lines:
             require("provenance", line, "provenance.jsonl")
         self._append("provenance.jsonl", lines)
+        with self._append_lock:
+            if self._provenance is not None:
+                self._provenance.update((line["file"], line) for line in lines)
 
     def append_failure(self, line: dict) -> None:
         line = {"time": _now(), **line}
@@ -148,7 +152,11 @@ class RunStore:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def provenance_by_file(self) -> dict[str, dict]:
-        return {line["file"]: line for line in self.read_jsonl("provenance.jsonl")}
+        """file -> its last provenance line. Read once, then kept up to date by append_provenance
+        (a run folder has one writer); a generate run asks for it twice per task. Do not mutate."""
+        if self._provenance is None:
+            self._provenance = {line["file"]: line for line in self.read_jsonl("provenance.jsonl")}
+        return self._provenance
 
     def _append(self, name: str, lines: list[dict]) -> None:
         data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import functools
 import itertools
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from agents.backends.chat import (
     apply_stop,
     normalize_messages,
 )
+from agents.backends.http_lanes import Lanes
 from agents.backends.structured import check_schema
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -66,13 +69,18 @@ class OpenAIBackend:
         self.base_urls = [u.rstrip("/") for u in urls]
         self.retry = retry
         self._next_url = itertools.cycle(self.base_urls)
-        self._slots = {u: asyncio.Semaphore(concurrency) for u in self.base_urls}
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.AsyncClient(timeout=retry.timeout, headers=headers, trust_env=False)
+        # `concurrency` requests in flight per endpoint, each with a kept-alive connection.
+        self._lanes = {u: Lanes(concurrency, retry.timeout, headers) for u in self.base_urls}
 
     async def chat(self, messages, *, schema=None, params=GenerationParams()) -> ChatResult:
         check_schema(schema)
-        body = self._request_body(normalize_messages(messages), schema, params)
+        messages = normalize_messages(messages)
+        if any(part["type"] == "image" for m in messages for part in m["content"]):
+            # Reading and base64-encoding images off the event loop keeps other calls flowing.
+            body = await asyncio.to_thread(self._request_body, messages, schema, params)
+        else:
+            body = self._request_body(messages, schema, params)
         data = await self._post_with_retries(body)
         try:
             choice = data["choices"][0]
@@ -87,7 +95,8 @@ class OpenAIBackend:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for lanes in self._lanes.values():
+            await lanes.aclose()
 
     def _request_body(self, messages: list[dict], schema: dict | None, params: GenerationParams) -> dict:
         body = {
@@ -114,8 +123,8 @@ class OpenAIBackend:
             url = next(self._next_url)
             retry_after = None
             try:
-                async with self._slots[url]:
-                    response = await self._http.post(f"{url}/chat/completions", json=body)
+                async with self._lanes[url].client() as client:
+                    response = await client.post(f"{url}/chat/completions", json=body)
                 if response.status_code == 200:
                     return response.json()
                 last_problem = f"HTTP {response.status_code} from {url}: {response.text[:200].strip()}"
@@ -161,6 +170,13 @@ def _wire_part(part: dict) -> dict:
 
 
 def image_data_url(path: str) -> str:
+    stat = os.stat(path)
+    return _data_url(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _data_url(path: str, mtime_ns: int, size: int) -> str:
+    """Memoised on the file's version: a multi-turn eval resends every earlier image each turn."""
     data = open(path, "rb").read()
     mime = next((m for magic, m in IMAGE_MIME.items() if data.startswith(magic)), "application/octet-stream")
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
