@@ -19,9 +19,10 @@ $(VENV)/.installed: pyproject.toml
 test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# The main job, offline: three tasks (one of each kind) with tiny local models, then the check.
 demo: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/vischain tiny
-	HF_HUB_OFFLINE=1 $(BIN)/vischain chat "What is in this image?" --model tiny:qwen2-vl --image benchmark_data/demo/gear.png
+	HF_HUB_OFFLINE=1 $(BIN)/vischain generate --domain engineering --profile demo --tasks 3 --out runs/demo
+	HF_HUB_OFFLINE=1 $(BIN)/vischain validate runs/demo
 
 clean:
 	rm -rf $(VENV)

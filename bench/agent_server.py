@@ -74,7 +74,8 @@ class AgentServer:
         if name == "plan":
             return json.dumps(scripted_plan(schema, text))
         if name == "keywords":
-            return json.dumps({"queries": ["workshop part photo", "tool on a bench"]})
+            count = schema["properties"]["slots"]["minItems"]
+            return json.dumps({"slots": [{"queries": ["workshop part photo", "tool on a bench"]}] * count})
         if name == "verdict":
             no = self.reject_every and count % self.reject_every == 0
             return json.dumps({"verdict": "no" if no else "yes", "reason": "scripted verdict"})
@@ -115,6 +116,9 @@ def _user_text(body: dict) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server_state: AgentServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the body then waits for the
+    # client's delayed ACK, 40 ms on Linux, which would swamp a 200 ms latency budget.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
@@ -148,14 +152,36 @@ class _Handler(BaseHTTPRequestHandler):
                          "usage": {"prompt_tokens": 10, "completion_tokens": 10}})
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send_json(self, status, payload, headers)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict | None = None) -> None:
+    """One JSON response with its length, so the connection stays open for the next request."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    try:
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client timed out and left
+
+
+def main() -> None:
+    """`python bench/agent_server.py --latency 0.2`: serve until killed; prints the base URL first."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds before each answer")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that fail")
+    args = parser.parse_args()
+    with AgentServer(latency=args.latency, fault_rate=args.fault_rate) as server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from imagechain.build_storyframes import features
+
 ACTORS = ["A man", "A woman", "A child", "A dog", "A robot arm"]
 ACTIONS = ["walks to the table", "picks up a red cup", "puts the cup down", "opens the door", "waves",
            "sits on the bench", "falls over", "stands up again"]
@@ -45,20 +47,6 @@ def _row(index: int, scenes: int) -> dict:
     }
 
 
-def _features():
-    from datasets import Features, List, Value
-    from datasets import Image as ImageFeature
-
-    strings, floats = List(Value("string")), List(Value("float32"))
-    return Features({
-        "story_id": Value("string"), "video_name": Value("string"), "question_info": Value("string"),
-        "num_scenes": Value("int32"), "scenes": List(List(ImageFeature())),
-        "subsampled_frames_per_scene": List(floats), "sentence_parts": strings,
-        "sentence_parts_nocontext": strings, "start_times": floats, "end_times": floats,
-        "background_description": Value("string"), "caption": Value("string"), "num_actors_in_video": Value("int32"),
-    })
-
-
 def write_demo_storyframes(root: str | Path) -> Path:
     """Write the demo dataset under `root` (scene_*/train|val) and return `root`."""
     from datasets import Dataset
@@ -72,7 +60,7 @@ def write_demo_storyframes(root: str | Path) -> Path:
             rows.append(_row(index, scenes))
             index += 1
         columns = {name: [row[name] for row in rows] for name in rows[0]}
-        Dataset.from_dict(columns, features=_features()).save_to_disk(str(root / subset / split))
+        Dataset.from_dict(columns, features=features()).save_to_disk(str(root / subset / split))
     return root
 
 

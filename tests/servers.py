@@ -11,6 +11,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from bench.agent_server import send_json
+
 
 class FaultyEndpoint:
     """Faults, in order: ("status", 500), ("status", 429, retry_after), ("sleep", seconds); then `answer`."""
@@ -76,17 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.endpoint.done()
 
     def _send(self, status, payload, headers=None):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send_json(self, status, payload, headers)
 
 
 def completion(text: str) -> dict:

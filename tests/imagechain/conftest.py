@@ -70,18 +70,10 @@ def storyframes_row(story_id: str, descriptions: list[str], frames_per_scene: in
 
 
 def storyframes_features():
-    """The columns of the Hub's scene_*/train/dataset_info.json."""
-    from datasets import Features, Image as ImageFeature, List, Value
+    """The columns of the Hub's scene_*/train/dataset_info.json (one definition, in the builder)."""
+    from imagechain.build_storyframes import features
 
-    strings, floats = List(Value("string")), List(Value("float32"))
-    return Features({
-        "story_id": Value("string"), "video_name": Value("string"), "question_info": Value("string"),
-        "num_scenes": Value("int32"), "scenes": List(List(ImageFeature())),
-        "subsampled_frames_per_scene": List(floats), "sentence_parts": strings,
-        "sentence_parts_nocontext": strings, "start_times": floats, "end_times": floats,
-        "background_description": Value("string"), "caption": Value("string"),
-        "num_actors_in_video": Value("int32"),
-    })
+    return features()
 
 
 def save_storyframes(root: Path, layout: dict[str, list[dict]], features=None) -> Path:
