@@ -35,6 +35,7 @@ from urllib.request import url2pathname
 
 import httpx
 
+from agents.durable_files import write_atomically
 from agents.fetch_decode import SNIFF_BYTES, prepare_image, require_image
 from agents.fetch_guard import guarded_transport
 from agents.fetch_policy import FetchPolicy, Refused
@@ -164,7 +165,7 @@ class Fetcher:
             self._mark(image.sha256, image.phash)
             self._download_sha[download_sha] = image.sha256
         relative = folder / f"{image.sha256}.{image.extension}"
-        _write_atomically(self.run_dir / relative, image.data)
+        write_atomically(self.run_dir / relative, image.data, fsync=False)
         return Kept(candidate, self.run_dir / relative, relative.as_posix(), image.sha256, image.phash,
                     image.width, image.height)
 
@@ -268,9 +269,3 @@ def _read_local(url: str, cap: int) -> bytearray:
         raise Refused(f"cannot read {path.name}: {err.strerror or err}") from None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary name, then rename: a killed run never leaves half an image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    os.replace(partial, path)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.backends.tiny_models import resolve_model_id
+from agents.durable_files import write_atomically
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,5 @@ class Painter:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{sha}.png"
         if not path.exists():
-            temporary = path.with_suffix(".tmp")
-            temporary.write_bytes(data)
-            temporary.replace(path)
+            write_atomically(path, data)
         return Painted(path=str(path), sha256=sha, model=self.model_id, seed=seed, prompt=prompt)

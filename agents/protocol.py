@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import io
 import json
-import os
 import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from agents.backends.chat import ChatModel, GenerationParams, file_sha256
+from agents.durable_files import write_atomically
 from agents.protocol_prompts import PROMPTS
 from schemas.validate import detect_kind
 
@@ -80,12 +80,10 @@ def labelled_image(source: str | Path, label: str, labels_dir: Path) -> Path:
         if target.is_file():
             return target
         labelled = draw_label(image, label)
-    labels_dir.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # unique per writer
     # JPEG sources stay JPEG (a photo as PNG is ~5x larger); drawings stay lossless.
-    labelled.save(temporary, format="JPEG" if is_jpeg else "PNG", quality=95)
-    os.replace(temporary, target)  # atomic: concurrent tasks may label the same image
-    return target
+    buffer = io.BytesIO()
+    labelled.save(buffer, format="JPEG" if is_jpeg else "PNG", quality=95)
+    return write_atomically(target, buffer.getvalue(), fsync=False)  # concurrent tasks may label the same image
 
 
 # ---- Tasks on disk -----------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from typing import TypedDict
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.chat import ChatModel, GenerationParams
 from agents.backends.factory import ModelSpec, open_backend
+from agents.durable_files import append_jsonl, cut_torn_tail, write_atomically
 from agents.metrics import Bootstrap, score_answers
 from agents.protocol import LABEL_STYLE, TaskItem, converse, task_script
 from agents.protocol_prompts import prompt_hash
@@ -94,10 +94,7 @@ class AnswerLog:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():  # a kill mid-write leaves a last line without newline: drop it
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                path.write_bytes(data[: data.rfind(b"\n") + 1])
+        cut_torn_tail(path)
         self._lines = [json.loads(s) for s in path.read_text().splitlines() if s.strip()] if path.exists() else []
         self._keys = {self.key(line) for line in self._lines}
         self._lock = threading.Lock()
@@ -110,10 +107,8 @@ class AnswerLog:
         return self.key(line) in self._keys
 
     def append(self, line: dict) -> None:
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._lock:
+            append_jsonl(self.path, [line], ensure_ascii=False)
             self._lines.append(line)
             self._keys.add(self.key(line))
 
@@ -183,7 +178,7 @@ def build_graph(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSe
                   "label_style": LABEL_STYLE, "bootstrap": asdict(settings.bootstrap),
                   "models": {m.name: {"weight": m.weight} for m in models},
                   "scores": score_answers(lines, settings.bootstrap)}
-        _write_atomically(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
+        write_atomically(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
         return {"scores_file": str(out / "scores.json")}
 
     def rank(state: VerifyState) -> VerifyState:
@@ -192,7 +187,7 @@ def build_graph(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSe
         priority = rank_tasks(lines, tasks, {m.name: m.weight for m in models}, Path(state["root"]))
         for entry in priority:
             require("priority", entry, str(out / "priority.jsonl"))
-        _write_atomically(out / "priority.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in priority))
+        write_atomically(out / "priority.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in priority))
         return {"priority_file": str(out / "priority.jsonl")}
 
     from langgraph.graph import END, START, StateGraph  # here: `vischain --help` need not import langgraph
@@ -222,9 +217,3 @@ async def run_verify(root: Path, out: Path, tasks: list[TaskItem], specs: list[t
         for model in models:
             await model.client.aclose()
         cache.close()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agents.backends.chat import BackendError, ChatModel, EndpointUnavailable, GenerationParams, file_sha256
+from agents.durable_files import write_atomically
 from imagechain.conversation import Conversation, build_conversation
 from imagechain.errors import DataError
 from imagechain.jsonl_store import JsonlStore, read_jsonl
@@ -116,10 +117,7 @@ def frame_file(frame: Frame, frames_dir: Path) -> str:
     data = buffer.getvalue()
     path = frames_dir / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
     if not path.is_file():
-        frames_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # a kill never leaves a half-written frame under the final name
+        write_atomically(path, data, fsync=False)  # a kill never leaves half a frame under its name
     return str(path)
 
 

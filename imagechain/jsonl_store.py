@@ -13,10 +13,10 @@ appends its new record.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from agents.durable_files import append_jsonl
 from imagechain.errors import DataError
 
 
@@ -77,11 +77,7 @@ class JsonlStore:
         return self.records.get(self.key(record))
 
     def append(self, record: dict) -> None:
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.path, [record], ensure_ascii=False, sort_keys=True)
         self.records[self.key(record)] = record
 
     def latest(self) -> list[dict]:

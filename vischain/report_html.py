@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from agents.durable_files import write_atomically
 from agents.protocol import Question, TaskItem, labelled_image, task_script
 
 THUMBNAIL_PX = 256
@@ -107,7 +108,4 @@ def render_report(priority: list[dict], tasks: list[TaskItem], labels_dir: Path,
 
 
 def write_report(path: Path, priority: list[dict], tasks: list[TaskItem], labels_dir: Path, title: str) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_report(priority, tasks, labels_dir, title), encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return write_atomically(path, render_report(priority, tasks, labels_dir, title))

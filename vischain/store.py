@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from agents.durable_files import append_jsonl, cut_torn_tail, write_atomically
 from schemas.validate import TASK_KINDS, require
 
 VERSIONED_PACKAGES = ("vischain", "torch", "transformers", "langgraph", "diffusers", "peft", "datasets", "httpx")
@@ -54,7 +55,7 @@ class RunStore:
         store = cls(root)
         run = {"name": root.name, "created": _now(), "config": config, "seed": seed,
                "versions": package_versions(), "counts": {}}
-        _write_json_atomically(root / "run.json", run)
+        write_atomically(root / "run.json", _json_text(run))
         store.refresh_counts()
         return store
 
@@ -65,7 +66,7 @@ class RunStore:
             raise FileNotFoundError(f"{root}: not a run folder (no run.json)")
         store = cls(root)
         for name in ("provenance.jsonl", "failures.jsonl"):
-            _cut_torn_tail(root / name)
+            cut_torn_tail(root / name)
         return store
 
     @property
@@ -159,11 +160,8 @@ class RunStore:
         return self._provenance
 
     def _append(self, name: str, lines: list[dict]) -> None:
-        data = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
-        with self._append_lock, open(self.root / name, "a", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._append_lock:
+            append_jsonl(self.root / name, lines, sort_keys=True)
 
     # ---- run.json --------------------------------------------------------------------------------
 
@@ -176,7 +174,7 @@ class RunStore:
 
     def update_run(self, **fields) -> None:
         with self._append_lock:
-            _write_json_atomically(self.root / "run.json", {**self.run, **fields})
+            write_atomically(self.root / "run.json", _json_text({**self.run, **fields}))
 
 
 def package_versions() -> dict[str, str]:
@@ -193,18 +191,16 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _json_text(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
 def _write_json(path: Path, value) -> None:
+    """Inside a staging folder, which is fsynced and renamed as a whole."""
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
+        handle.write(_json_text(value))
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _write_json_atomically(path: Path, value) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    _write_json(temporary, value)
-    os.replace(temporary, path)
 
 
 def _fsync_file(path: Path) -> None:
@@ -218,13 +214,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _cut_torn_tail(path: Path) -> None:
-    """Drop a last line that has no newline (a write cut off mid-line); complete lines stay."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)

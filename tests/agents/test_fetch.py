@@ -146,7 +146,7 @@ def test_good_jpeg_is_kept_with_valid_provenance(web, tmp_path):
     record = outcome.provenance()
     require("provenance", record)
     assert record["licence"]["id"] == "by" and record["source_url"] == web.url("/good.jpg")
-    assert not list(tmp_path.rglob("*.part"))
+    assert not list(tmp_path.rglob(".*.tmp"))
 
 
 def test_html_served_as_jpeg_is_not_an_image(web, tmp_path):
