@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-import typer
+from vischain.errors import fail  # noqa: F401  (one `error:` line for both command lines)
 
 
 class DataError(ValueError):
@@ -17,9 +15,3 @@ class StoryTooLong(DataError):
     def __init__(self, story_id: str, length: int, max_length: int):
         self.story_id, self.length, self.max_length = story_id, length, max_length
         super().__init__(f"story {story_id!r} is {length} tokens, over the context length {max_length}")
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print `error: MESSAGE` to stderr and exit with `code` (2: bad input), as the vischain CLI does."""
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(code)

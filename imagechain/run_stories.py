@@ -30,15 +30,21 @@ def is_run_folder(path: str | Path) -> bool:
     return (Path(path) / "tasks").is_dir()
 
 
-def iter_run_stories(run_dir: str | Path) -> Iterator[Story]:
-    """One story per ITMR and IOMR task of the run, in kind then task-id order."""
+def iter_run_stories(run_dir: str | Path, kinds: tuple[str, ...] = STORY_KINDS,
+                     require_plan: bool = True) -> Iterator[Story]:
+    """One story per task of `kinds` (ITMR, IOMR) in the run, in kind then task-id order.
+
+    A task without plan.json has no scene descriptions: an error, or skipped when not `require_plan`
+    (folders imported from elsewhere carry no plan)."""
     run_dir = Path(run_dir)
     if not is_run_folder(run_dir):
         raise DataError(f"{run_dir}: not a run folder (no tasks/ folder)")
     run_name = run_dir.resolve().name
     builders = {"itmr": _itmr_scenes, "iomr": _iomr_scenes}
-    for kind in STORY_KINDS:
+    for kind in kinds:
         for task_dir in sorted(p.parent for p in (run_dir / "tasks" / kind).glob("*/task.json")):
+            if not require_plan and not (task_dir / "plan.json").is_file():
+                continue
             task = _read_json(task_dir / "task.json", kind)
             plan = _read_json(task_dir / "plan.json", "plan")
             if plan["task_kind"] != kind:

@@ -6,6 +6,7 @@ import contextlib
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agents.backends.chat import BackendError
 
@@ -21,7 +22,8 @@ class UsageError(ValueError):
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """`error: MESSAGE` on stderr, then exit; the message is escaped, so `data=[a]` prints as given."""
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from schemas.validate import TASK_KINDS
+from schemas.validate import TASK_KINDS, task_images
 from vischain.errors import UsageError, one_line_errors
 from vischain.store import RunStore
 
@@ -59,7 +59,8 @@ def merge_runs(stores: list[RunStore], out: Path) -> dict:
         provenance = store.provenance_by_file()
         for ref in store.tasks():
             old = ref.folder.relative_to(store.root).as_posix()
-            lines = {name: provenance[f"{old}/{name}"] for name in _image_names(ref.folder)}
+            task = json.loads((ref.folder / "task.json").read_text())
+            lines = {name: provenance[f"{old}/{name}"] for _, name in task_images(task)}
             taken = [seen[line["sha256"]] for line in lines.values() if not line["synthetic"] and line["sha256"] in seen]
             if taken:
                 duplicates += 1
@@ -73,7 +74,7 @@ def merge_runs(stores: list[RunStore], out: Path) -> dict:
             target.append_provenance([{**line, "file": f"{new}/{name}"} for name, line in lines.items()])
             extra = {"plan.json": json.loads((ref.folder / "plan.json").read_text())} \
                 if (ref.folder / "plan.json").is_file() else None
-            target.write_task(ref.kind, task_id, json.loads((ref.folder / "task.json").read_text()),
+            target.write_task(ref.kind, task_id, task,
                               {name: ref.folder / name for name in lines}, extra_json=extra)
             for line in lines.values():
                 if not line["synthetic"]:
@@ -94,7 +95,3 @@ def merged_config(stores: list[RunStore]) -> dict:
             "prompts_hash": configs[0].get("prompts_hash"),
             "licences": {"allow": allow or ["cc0", "pdm", "by", "by-sa"],
                          "accept_unverified": any(c.get("licences", {}).get("accept_unverified") for c in configs)}}
-
-
-def _image_names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))

@@ -25,6 +25,8 @@ from pathlib import Path
 from datasets import Dataset, Features, Image, List, Value
 from datasets.table import embed_table_storage
 
+from imagechain.errors import DataError
+from imagechain.run_stories import iter_run_stories
 from schemas.validate import TASK_KINDS, task_images
 from vischain.dataset_card import SPLIT, build_card
 from vischain.errors import UsageError
@@ -130,25 +132,20 @@ def itmr_stories(store: RunStore) -> list[dict]:
 
     A task without plan.json has no scene descriptions, so it gives no story (the card counts stories).
     """
-    run_name = store.root.resolve().name
-    stories = []
-    for ref in store.tasks("itmr"):
-        plan_file = ref.folder / "plan.json"
-        if not plan_file.is_file():
-            continue
-        task = json.loads((ref.folder / "task.json").read_text())
-        plan = json.loads(plan_file.read_text())
-        if len(plan["steps"]) != len(task["questions"]):
-            raise UsageError(f"{plan_file}: {len(plan['steps'])} steps, but task.json has "
-                             f"{len(task['questions'])} questions; cannot pair scenes with images")
-        scenes = [{"frames": [ref.folder / next(c["image"] for c in question["choices"] if c["correct"])],
-                   "description": step["scene_description"]}
-                  for question, step in zip(task["questions"], plan["steps"])]
-        metadata = {key: plan.get(key) for key in ("title", "topic", "initial_scene_description")}
-        stories.append({"story_id": f"{run_name}/itmr/{ref.task_id}", "source": f"run:{run_name}",
-                        "task_id": ref.task_id, "domain": task_domain(task), "scenes": scenes,
-                        "metadata": json.dumps(metadata, ensure_ascii=False)})
-    return stories
+    try:
+        stories = list(iter_run_stories(store.root, kinds=("itmr",), require_plan=False))
+    except DataError as err:
+        raise UsageError(str(err)) from None
+    rows = []
+    for story in stories:
+        task_dir = Path(story.metadata["task_dir"])
+        task = json.loads((task_dir / "task.json").read_text())
+        metadata = {key: story.metadata[key] for key in ("title", "topic", "initial_scene_description")}
+        rows.append({"story_id": story.story_id, "source": story.source, "task_id": task_dir.name,
+                     "domain": task_domain(task), "metadata": json.dumps(metadata, ensure_ascii=False),
+                     "scenes": [{"frames": [Path(f) for f in scene.frames], "description": scene.description}
+                                for scene in story.scenes]})
+    return rows
 
 
 def run_tables(store: RunStore) -> dict[str, Table]:
