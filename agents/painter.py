@@ -23,6 +23,8 @@ class Painted:
     model: str
     seed: int
     prompt: str
+    phash: str
+    """imagehash.phash of the painted image, as the fetcher records for retrieved ones."""
 
 
 class Painter:
@@ -57,6 +59,7 @@ class Painter:
     def _paint(self, description: str, seed: int, out_dir: Path) -> Painted:
         import io
 
+        import imagehash
         import torch
 
         prompt = f"a clear photo of {description}"
@@ -73,4 +76,5 @@ class Painter:
         path = out_dir / f"{sha}.png"
         if not path.exists():
             write_atomically(path, data)
-        return Painted(path=str(path), sha256=sha, model=self.model_id, seed=seed, prompt=prompt)
+        return Painted(path=str(path), sha256=sha, model=self.model_id, seed=seed, prompt=prompt,
+                       phash=str(imagehash.phash(image.convert("RGB"))))

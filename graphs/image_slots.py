@@ -7,7 +7,6 @@ Candidates are stored as dicts and rebuilt into `Candidate` objects only inside 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from pathlib import Path
 
@@ -89,7 +88,7 @@ class SlotWork:
         """A synthetic image from the slot description, marked so in provenance with model and seed."""
         seed = _slot_seed(task_seed, slot["key"])
         painted = await self.ctx.painter.paint(slot["description"], seed, self.ctx.store.root / POOL)
-        phash = await asyncio.to_thread(_phash, painted.path)
+        phash = painted.phash
         file = Path(painted.path).relative_to(self.ctx.store.root).as_posix()
         provenance = {"file": file, "sha256": painted.sha256, "phash": phash, "provider": "painter",
                       "source_url": None, "page_url": None, "licence": None, "creator": None,
@@ -111,11 +110,3 @@ def _candidate(data: dict) -> Candidate:
 
 def _trim(tried: list[dict]) -> list[dict]:
     return tried[-TRIED_KEPT:]
-
-
-def _phash(path: str) -> str:
-    import imagehash
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return str(imagehash.phash(image.convert("RGB")))

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from agents.licences import DEFAULT_ALLOW
 from schemas.validate import TASK_KINDS, task_images
 from vischain.errors import UsageError, one_line_errors
 from vischain.store import RunStore
@@ -93,5 +94,5 @@ def merged_config(stores: list[RunStore]) -> dict:
             "domain": domains[0] if len(domains) == 1 else "mixed",
             "profile": configs[0].get("profile"), "models": configs[0].get("models"),
             "prompts_hash": configs[0].get("prompts_hash"),
-            "licences": {"allow": allow or ["cc0", "pdm", "by", "by-sa"],
+            "licences": {"allow": allow or sorted(DEFAULT_ALLOW),
                          "accept_unverified": any(c.get("licences", {}).get("accept_unverified") for c in configs)}}

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import yaml
 
+from agents.licences import DEFAULT_ALLOW
 from schemas.validate import schema_problems
 from vischain.errors import UsageError
 
 PROFILE_DIR = Path(__file__).parents[1] / "benchmark_data" / "profiles"
 BENCHMARK_DATA = PROFILE_DIR.parent
 
-LICENCE_DEFAULTS = {"allow": ["cc0", "pdm", "by", "by-sa"], "accept_unverified": False}
+LICENCE_DEFAULTS = {"allow": sorted(DEFAULT_ALLOW), "accept_unverified": False}
 
 
 def known_profiles() -> list[str]:

@@ -168,7 +168,7 @@ class RunStore:
     def refresh_counts(self) -> dict:
         counts = {kind: len(self.tasks(kind)) for kind in TASK_KINDS}
         counts["failures"] = len(self.read_jsonl("failures.jsonl"))
-        counts["images"] = len(self.read_jsonl("provenance.jsonl"))
+        counts["images"] = len(self.provenance_by_file())  # files, not lines: a resumed task may repeat one
         self.update_run(counts=counts)
         return counts
 
