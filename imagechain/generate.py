@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from agents.backends.chat import BackendError, ChatModel, EndpointUnavailable, GenerationParams, file_sha256
+from agents.backends.chat import (BackendError, ChatModel, ContextOverflow, EndpointUnavailable, GenerationParams,
+                                  file_sha256)
 from agents.durable_files import write_atomically
 from imagechain.conversation import Conversation, build_conversation
 from imagechain.errors import DataError
@@ -41,14 +42,6 @@ from imagechain.story import Frame, Story
 
 PREDICTION_KEY = ("variant", "story_id", "model", "prompt_hash", "params")
 FINISHED = ("ok", "too_long")
-
-
-class ContextOverflow(BackendError):
-    """The prompt alone is as long as the model's context or longer (raised by imagechain.local_backend)."""
-
-    def __init__(self, length: int, max_length: int):
-        self.length, self.max_length = length, max_length
-        super().__init__(f"prompt is {length} tokens, the model's context is {max_length}")
 
 
 @dataclass(frozen=True)

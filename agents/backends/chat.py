@@ -31,6 +31,14 @@ class ModelNotFound(BackendError):
     """The model path or id does not resolve to a loadable model."""
 
 
+class ContextOverflow(BackendError):
+    """The prompt alone fills the model's context: refused, never truncated."""
+
+    def __init__(self, length: int, max_length: int):
+        self.length, self.max_length = length, max_length
+        super().__init__(f"prompt is {length} tokens, the model's context is {max_length}")
+
+
 class InvalidSchema(BackendError):
     """The JSON Schema passed for structured output is not a valid JSON Schema."""
 

@@ -18,7 +18,9 @@ from PIL import Image
 from agents.backends.chat import (
     BackendError,
     ChatResult,
+    ContextOverflow,
     GenerationParams,
+    ModelNotFound,
     Usage,
     apply_stop,
     normalize_messages,
@@ -31,12 +33,19 @@ from agents.backends.tiny_models import resolve_model_id
 class TransformersBackend:
     backend = "transformers"
 
-    def __init__(self, model_id: str, *, device: str = "cpu", dtype: str = "auto"):
+    def __init__(self, model_id: str, *, device: str = "cpu", dtype: str = "auto", adapter: str | None = None):
+        """`adapter`: a LoRA folder as peft saves it, applied in memory; the model id becomes MODEL+ADAPTER."""
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.model_id = model_id
         self._loaded = load_model(resolve_model_id(model_id), device=device, dtype=dtype)
+        config = self._loaded.model.config
+        self.max_length = int(getattr(getattr(config, "text_config", config), "max_position_embeddings"))
+        """Prompt tokens at which a call is refused with ContextOverflow."""
+        if adapter:
+            self._loaded.model = _with_adapter(self._loaded.model, adapter)
+            self.model_id = f"{model_id}+{adapter}"
         self._lock = threading.Lock()
         self._grammars: dict[str, object] = {}
         self._grammar_compiler = None
@@ -60,6 +69,8 @@ class TransformersBackend:
     def generate(self, messages: list[dict], schema: dict | None, params: GenerationParams) -> ChatResult:
         """Blocking generation on normalized messages; safe to call from several threads."""
         inputs = self._encode(messages).to(self.model.device)
+        if inputs["input_ids"].shape[-1] >= self.max_length:  # not one token left to generate
+            raise ContextOverflow(int(inputs["input_ids"].shape[-1]), self.max_length)
         kwargs = dict(max_new_tokens=params.max_tokens, do_sample=params.temperature > 0,
                       pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         if params.temperature > 0:
@@ -114,3 +125,13 @@ def _hf_part(part: dict) -> dict:
         return part
     with Image.open(part["path"]) as image:
         return {"type": "image", "image": image.convert("RGB")}
+
+
+def _with_adapter(model, adapter: str):
+    from pathlib import Path
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise ModelNotFound(f"adapter: no adapter_config.json in {adapter} (expected a folder saved by peft)")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter).eval()

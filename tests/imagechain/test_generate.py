@@ -50,9 +50,9 @@ def train_pool(storyframes_dir):
 
 
 def test_every_variant_predicts_every_story_with_a_tiny_model(tiny_models, val_stories, train_pool, tmp_path):
-    from imagechain.local_backend import LocalGenerator
+    from agents.backends.transformers_local import TransformersBackend
 
-    backend = LocalGenerator(str(tiny_models["llava-next"]))
+    backend = TransformersBackend(str(tiny_models["llava-next"]))
     runs = [VariantRun(name, backend, "tiny-llava") for name in VARIANTS]
     settings = GenerationSettings(max_new_tokens=3)
     summary = asyncio.run(generate_predictions(val_stories, runs, tmp_path, settings, train_pool))
@@ -111,9 +111,9 @@ def test_a_killed_run_resumes_without_regenerating(val_stories, train_pool, tmp_
 
 
 def test_over_long_prompts_are_recorded_not_truncated(tiny_models, val_stories, tmp_path):
-    from imagechain.local_backend import LocalGenerator
+    from agents.backends.transformers_local import TransformersBackend
 
-    backend = LocalGenerator(str(tiny_models["llava-next"]))
+    backend = TransformersBackend(str(tiny_models["llava-next"]))
     backend.max_length = 20  # far below any rendered story
     summary = asyncio.run(generate_predictions(val_stories, [VariantRun("ImageChain", backend, "tiny")], tmp_path,
                                                GenerationSettings(max_new_tokens=2)))
@@ -126,12 +126,12 @@ def test_lora_adapter_is_applied_in_process(tiny_models, val_stories, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import LlavaNextForConditionalGeneration
 
-    from imagechain.local_backend import LocalGenerator
+    from agents.backends.transformers_local import TransformersBackend
 
     base = LlavaNextForConditionalGeneration.from_pretrained(tiny_models["llava-next"])
     lora = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
     lora.save_pretrained(tmp_path / "adapter")
-    backend = LocalGenerator(str(tiny_models["llava-next"]), adapter=str(tmp_path / "adapter"))
+    backend = TransformersBackend(str(tiny_models["llava-next"]), adapter=str(tmp_path / "adapter"))
     assert backend.model_id.endswith("+" + str(tmp_path / "adapter"))
     assert type(backend.model).__name__ == "PeftModel"
     summary = asyncio.run(generate_predictions(val_stories[:1], [VariantRun("ImageChain", backend, backend.model_id)],
