@@ -5,7 +5,7 @@ the agent: plan, keywords, verdict), with a fixed latency and an optional share 
 real graph, backends, cache and checkpointer run against it in tests and in bench/orchestration.py.
 
     with AgentServer(latency=0.2, fault_rate=0.2) as server:
-        profile["models"]["planner"] = {"model": "m", "backend": "openai", "base_urls": [server.base_url]}
+        profile = scripted_profile(tmp_dir, server.base_url)   # a profile file: all agents -> this server
 
 Faults, drawn from a seeded RNG: HTTP 500, HTTP 429 with Retry-After, a reply slower than the
 client's timeout (`slow_seconds`), and a reply that is not JSON. `reject_every` makes the
@@ -21,6 +21,9 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
 
 FAULTS = ("500", "429", "slow", "malformed")
 
@@ -168,6 +171,29 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict, heade
         handler.wfile.write(data)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the client timed out and left
+
+
+DEMO_IMAGES = Path(__file__).resolve().parents[1] / "benchmark_data" / "demo_images"
+
+
+def scripted_profile(folder: Path, base_url: str, *, refine_rounds: int = 1, timeout: float = 2.0,
+                     retries: int = 6, images: Path = DEMO_IMAGES, concurrency: int = 32,
+                     candidates_per_slot: int = 2) -> Path:
+    """A profile file whose three agents are the AgentServer at `base_url`; tiny SD paints."""
+    agent = {"model": "scripted", "backend": "openai", "base_urls": [base_url], "timeout": timeout,
+             "retries": retries, "concurrency": concurrency}
+    profile = {
+        "description": "scripted agents on a local server",
+        "models": {"planner": agent, "keywords": agent, "validator": agent},
+        "painter": {"model": "tiny:sd", "steps": 1, "size": 64},
+        "search": {"providers": ["folder"], "folder": str(images)},
+        "generate": {"refine_rounds": refine_rounds, "repair_attempts": 2, "candidates_per_slot": candidates_per_slot,
+                     "planner_may_reject": False, "max_new_tokens": 512},
+    }
+    path = folder / "scripted.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    return path
+
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.agent_server import scripted_profile  # noqa: E402
 from benchmark_data.drawings import write_demo_images  # noqa: E402
-from tests.generate_helpers import scripted_profile  # noqa: E402
 from vischain.generate_command import check_request, open_run  # noqa: E402
 from vischain.generate_runner import run_tasks  # noqa: E402
 

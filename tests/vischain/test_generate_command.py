@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.agent_server import FAULTS, AgentServer
-from tests.generate_helpers import assert_run_valid, folder_snapshot, scripted_profile
+from bench.agent_server import FAULTS, AgentServer, scripted_profile
+from tests.generate_helpers import assert_run_valid, folder_snapshot
 from vischain.cli import app
 from vischain.store import RunStore
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from bench.agent_server import AgentServer
-from tests.generate_helpers import assert_run_valid, scripted_profile
+from bench.agent_server import AgentServer, scripted_profile
+from tests.generate_helpers import assert_run_valid
 from vischain.cli import app
 
 runner = CliRunner()
