@@ -40,6 +40,7 @@ from agents.fetch_decode import SNIFF_BYTES, prepare_image, require_image
 from agents.fetch_guard import guarded_transport
 from agents.fetch_policy import FetchPolicy, Refused
 from agents.licences import LicencePolicy
+from agents.phash_index import PHashIndex
 from agents.search.candidate import Candidate
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class Fetcher:
         self._workers = ThreadPoolExecutor(len(os.sched_getaffinity(0)), thread_name_prefix="fetch-decode")
         self._lock = threading.Lock()  # guards the three records below across worker threads
         self._kept_sha: set[str] = set()
-        self._kept_phash: list[tuple[int, str]] = []  # (pHash as an int, sha256): popcount is fast
+        self._kept_phash = PHashIndex(policy.near_duplicate_bits)
         self._download_sha: dict[str, str] = {}  # SHA-256 of downloaded bytes -> sha256 kept from them
 
     async def __aenter__(self) -> Fetcher:
@@ -127,7 +128,7 @@ class Fetcher:
 
     def _mark(self, sha256: str, phash: str) -> None:
         self._kept_sha.add(sha256)
-        self._kept_phash.append((int(phash, 16), sha256))
+        self._kept_phash.add(int(phash, 16), sha256)
 
     async def fetch_all(self, candidates: list[Candidate], folder: str | Path) -> list[Kept | Rejected]:
         """One outcome per candidate, in order; concurrency bounded by the policy."""
@@ -173,11 +174,8 @@ class Fetcher:
         """"duplicate of <sha256>" when this image, or one within the pHash distance, was kept; else None."""
         if sha256 in self._kept_sha:
             return f"duplicate of {sha256}"
-        if self.policy.near_duplicate_bits >= 0:
-            bits = int(phash, 16)
-            for other, other_sha in self._kept_phash:
-                if (distance := (bits ^ other).bit_count()) <= self.policy.near_duplicate_bits:
-                    return f"duplicate of {other_sha} (pHash distance {distance})"
+        if self.policy.near_duplicate_bits >= 0 and (near := self._kept_phash.first_within(int(phash, 16))):
+            return f"duplicate of {near[0]} (pHash distance {near[1]})"
         return None
 
     async def _download(self, candidate: Candidate) -> bytearray:
