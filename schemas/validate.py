@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jsonschema
 
+from agents.backends.chat import file_sha256
 from agents.licences import DEFAULT_ALLOW, Licence, LicencePolicy  # noqa: F401  (DEFAULT_ALLOW re-exported)
 
 SCHEMA_DIR = Path(__file__).parent
@@ -84,8 +85,12 @@ def detect_kind(task: dict) -> str | None:
 
 
 def task_problems(folder: Path, provenance: dict[str, dict] | None, run_root: Path | None = None,
-                  policy: LicencePolicy = LicencePolicy()) -> list[Problem]:
-    """Everything wrong with one task folder. `provenance` maps run-relative file -> line (None: not checked)."""
+                  policy: LicencePolicy = LicencePolicy(), *, decode: bool = True) -> list[Problem]:
+    """Everything wrong with one task folder. `provenance` maps run-relative file -> line (None: not checked).
+
+    With provenance, each image's bytes must hash to its line's sha256. `decode=False` skips decoding
+    images, for a caller that decoded those very bytes already (generate's check node: the fetcher
+    decoded every pool image, and the hash proves the task's copy is the same bytes)."""
     file = str(folder / "task.json")
     try:
         task = json.loads((folder / "task.json").read_text())
@@ -102,7 +107,7 @@ def task_problems(folder: Path, provenance: dict[str, dict] | None, run_root: Pa
         return problems
     problems += {"itmr": _itmr_rules, "icir": _icir_rules, "iomr": _iomr_rules}[kind](task, file)
     for pointer, name in task_images(task):
-        problems += _image_problems(folder, name, file, pointer, provenance, run_root, policy)
+        problems += _image_problems(folder, name, file, pointer, provenance, run_root, policy, decode)
     return problems
 
 
@@ -166,23 +171,26 @@ def _unique(values: list, pointer_template: str, file: str) -> list[Problem]:
 
 
 def _image_problems(folder: Path, name: str, file: str, pointer: str, provenance: dict[str, dict] | None,
-                    run_root: Path | None, policy: LicencePolicy) -> list[Problem]:
+                    run_root: Path | None, policy: LicencePolicy, decode: bool) -> list[Problem]:
     from PIL import Image, UnidentifiedImageError
 
     path = folder / name
     if not path.is_file():
         return [Problem(file, pointer, f"image file not found: {name}")]
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
-        return [Problem(file, pointer, f"image does not decode: {name}: {err}")]
+    if decode:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+            return [Problem(file, pointer, f"image does not decode: {name}: {err}")]
     if provenance is None:
         return []
     key = str(path.relative_to(run_root)) if run_root else name
     line = provenance.get(key)
     if line is None:
         return [Problem(file, pointer, f"no provenance line for {key}")]
+    if file_sha256(path) != line["sha256"]:
+        return [Problem(file, pointer, f"{key}: bytes do not match the provenance sha256 {line['sha256'][:12]}…")]
     return [Problem(file, pointer, f"{key}: {reason}") for reason in licence_problems(line, policy)]
 
 

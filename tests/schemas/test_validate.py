@@ -73,6 +73,16 @@ def test_an_image_that_does_not_decode(run):
     assert [(p.pointer, "does not decode" in p.message) for p in problems] == [("/questions/0/choices/1/image", True)]
 
 
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_an_image_swapped_for_another_fails_its_provenance_hash(run, decode):
+    """Both files decode; only the hash tells that q1_a.png now holds q1_b.png's picture."""
+    task = folder(run, "itmr")
+    (task / "q1_a.png").write_bytes((task / "q1_b.png").read_bytes())
+    problems = task_problems(task, RunStore.open(run).provenance_by_file(), run, decode=decode)
+    assert [(p.pointer, "do not match the provenance sha256" in p.message) for p in problems] == [
+        ("/questions/0/choices/0/image", True)]
+
 def rewrite_provenance(run, change):
     path = run / "provenance.jsonl"
     lines = [json.loads(line) for line in path.read_text().splitlines()]
