@@ -17,8 +17,7 @@ from agents.validator import check_image
 from graphs.generate_context import GenerateContext
 
 POOL = "images"  # run-relative folder every fetched or painted image lands in, named by its SHA-256
-TRIED_KEPT = 12
-MAX_SEARCH = 500  # candidates asked of one search at most  # history lines a slot keeps; the keywords prompt shows the last 6
+TRIED_KEPT = 12  # history lines a slot keeps; the keywords prompt shows the last 6
 
 
 class SlotWork:
@@ -34,12 +33,10 @@ class SlotWork:
         want, seen = self.ctx.settings.candidates_per_slot, {t.get("url") for t in slot["tried"]}
         found, tried = [], []
         for query in slot["queries"]:
-            # Ask past everything already taken; providers return what they have (Openverse: 20 a page).
-            count = min(want + len(seen) + len(self.ctx.claimed_urls), MAX_SEARCH)
-            result = await search_images(query, count, self.ctx.licences,
-                                         providers=self.ctx.providers, settings=self.ctx.search)
+            result = await search_images(query, want - len(found), self.ctx.licences, providers=self.ctx.providers,
+                                         settings=self.ctx.search, skip=seen | self.ctx.claimed_urls)
+            # Filtered again: another slot may have claimed a URL while this search was awaited.
             fresh = [c for c in result.candidates if c.url not in seen and c.url not in self.ctx.claimed_urls]
-            fresh = fresh[:want - len(found)]
             seen |= {c.url for c in fresh}
             self.ctx.claimed_urls.update(c.url for c in fresh)  # no await since the check: no race
             found += fresh

@@ -2,10 +2,12 @@
 
 A provider is an async function with one signature,
 
-    async def provider(query: str, count: int, policy: LicencePolicy, settings: SearchSettings) -> list[Candidate]
+    async def provider(query: str, count: int, policy: LicencePolicy, settings: SearchSettings,
+                       skip: Collection[str]) -> list[Candidate]
 
-and `PROVIDERS` maps its name to it. A provider may return more than `count`, refused licences
-included. `search_images` asks each named provider in turn for what is still missing, keeps the
+and `PROVIDERS` maps its name to it. `count` is how many admitted candidates are wanted, not
+counting URLs in `skip` (tried before, or taken by another image slot of the run): a provider reads
+past those. It may return more than `count`, refused licences and skipped URLs included. `search_images` asks each named provider in turn for what is still missing, keeps the
 candidates the policy admits, records the others with their reason, and stops at `count`. A
 provider that fails (HTTP error, timeout) is recorded in `problems` and the next one is tried;
 bad user input raises a one-line ValueError.
@@ -17,6 +19,7 @@ bad user input raises a one-line ValueError.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from agents.licences import LicencePolicy
@@ -47,8 +50,10 @@ class SearchResult:
 
 async def search_images(query: str, count: int, policy: LicencePolicy = LicencePolicy(), *,
                         providers: tuple[str, ...] | list[str] = ("openverse",),
-                        settings: SearchSettings = SearchSettings()) -> SearchResult:
-    """Up to `count` licence-admitted candidates for `query`, from `providers` in order."""
+                        settings: SearchSettings = SearchSettings(),
+                        skip: Collection[str] = frozenset()) -> SearchResult:
+    """Up to `count` licence-admitted candidates for `query`, from `providers` in order; a URL in
+    `skip` is passed over (neither counted nor returned)."""
     _check_input(query, count, providers)
     result = SearchResult()
     seen: set[str] = set()
@@ -57,13 +62,13 @@ async def search_images(query: str, count: int, policy: LicencePolicy = LicenceP
         if missing <= 0:
             break
         try:
-            found = await PROVIDERS[name](query, missing, policy, settings)
+            found = await PROVIDERS[name](query, missing, policy, settings, skip)
         except ProviderError as err:
             log.warning("%s", err)
             result.problems.append(str(err))
             continue
         for candidate in found:
-            if candidate.url in seen:
+            if candidate.url in seen or candidate.url in skip:
                 continue
             seen.add(candidate.url)
             reason = policy.refusal(candidate.licence)

@@ -14,6 +14,7 @@ share-alike duties we honour cover every image the filter can return.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 from ddgs import DDGS
 from ddgs.exceptions import DDGSException
@@ -25,6 +26,8 @@ from agents.search.settings import ProviderError, SearchSettings
 # (ddgs `license_image` value, the licences it admits, the one we record), widest first.
 # Bing's filters: Modify = free to modify, share and use; ModifyCommercially adds "commercially";
 # Public = public domain. Share-only filters are left out: they admit ND images we could not edit.
+DDGS_PAGE = 100  # results on one DuckDuckGo images page: asking past `skip` up to this costs no request
+
 FILTERS = (
     ("Modify", frozenset({"cc0", "pdm", "by", "by-sa", "by-nc", "by-nc-sa"}), "by-nc-sa"),
     ("ModifyCommercially", frozenset({"cc0", "pdm", "by", "by-sa"}), "by-sa"),
@@ -40,14 +43,16 @@ def pick_filter(policy: LicencePolicy) -> tuple[str, str] | None:
     return None
 
 
-async def search_ddgs(query: str, count: int, policy: LicencePolicy, settings: SearchSettings) -> list[Candidate]:
-    """About `count` candidates from DuckDuckGo images, under the licence filter the policy allows."""
+async def search_ddgs(query: str, count: int, policy: LicencePolicy, settings: SearchSettings,
+                      skip: Collection[str] = frozenset()) -> list[Candidate]:
+    """About `count` candidates not in `skip` from DuckDuckGo images, under the licence filter the
+    policy allows. One results page holds about 100, so asking past `skip` is capped there."""
     chosen = pick_filter(policy)
     if not policy.accept_unverified or chosen is None:
         return []  # every result would be refused: spare the query
     filter_name, recorded = chosen
     licence = Licence(recorded, version=None, url=None, verified=False, filter=f"license:{filter_name}")
-    rows = await asyncio.to_thread(_images, query, count, filter_name, settings)
+    rows = await asyncio.to_thread(_images, query, min(count + len(skip), max(count, DDGS_PAGE)), filter_name, settings)
     return [c for c in (candidate_from_ddgs(row, licence) for row in rows) if c is not None]
 
 

@@ -15,8 +15,10 @@ title and file name contain: a demo folder is small, and its keywords may come f
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from agents.licences import LicencePolicy, parse_licence
@@ -26,14 +28,17 @@ from agents.search.settings import SearchSettings
 LICENCE_FILE = "licenses.jsonl"
 
 
-async def search_folder(query: str, count: int, policy: LicencePolicy, settings: SearchSettings) -> list[Candidate]:
-    """The `count` admitted images that match `query` best (file order breaks ties), then every image
-    the policy refuses, so the caller can report them. Ranking a 1,000-image folder for each of a
+async def search_folder(query: str, count: int, policy: LicencePolicy, settings: SearchSettings,
+                        skip: Collection[str] = frozenset()) -> list[Candidate]:
+    """The `count` admitted images not in `skip` that match `query` best (file order breaks ties),
+    then every image the policy refuses, so the caller can report them. Ranking a 1,000-image folder for each of a
     run's slots is the cost that matters (4 ms a search), hence the cached split and ranking."""
     if settings.folder is None:
         raise ValueError("folder: SearchSettings.folder is not set")
     version = _version(Path(settings.folder))
-    return list(_ranked(version, policy, frozenset(_words(query)))[:count]) + list(_split(version, policy)[1])
+    ranked = _ranked(version, policy, frozenset(_words(query)))
+    best = itertools.islice((c for c in ranked if c.url not in skip), count)
+    return [*best, *_split(version, policy)[1]]
 
 
 # The caches below are keyed by the listing's version (folder, mtime, size), never by its content:

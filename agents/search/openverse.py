@@ -7,6 +7,8 @@ admits (`license=by,by-sa,...`), and still check each result, since an index can
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import httpx
 
 from agents.licences import LicencePolicy, parse_licence
@@ -21,19 +23,21 @@ MAX_PAGES = 5
 USER_AGENT = "vischain/0.1 (benchmark image search)"
 
 
-async def search_openverse(query: str, count: int, policy: LicencePolicy, settings: SearchSettings) -> list[Candidate]:
-    """Candidates for `query`, pages read until `count` of them pass the policy (the caller applies it)."""
+async def search_openverse(query: str, count: int, policy: LicencePolicy, settings: SearchSettings,
+                           skip: Collection[str] = frozenset()) -> list[Candidate]:
+    """Candidates for `query`, pages read until `count` of them not in `skip` pass the policy (the
+    caller applies it)."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if settings.openverse_token:
         headers["Authorization"] = f"Bearer {settings.openverse_token}"
-    page_size = min(count, TOKEN_PAGE_SIZE if settings.openverse_token else ANONYMOUS_PAGE_SIZE)
+    page_size = min(count + len(skip), TOKEN_PAGE_SIZE if settings.openverse_token else ANONYMOUS_PAGE_SIZE)
     params = {"q": query, "license": ",".join(sorted(policy.allow)), "page_size": page_size}
     found: list[Candidate] = []
     async with httpx.AsyncClient(timeout=settings.timeout, headers=headers, trust_env=False) as http:
         for page in range(1, MAX_PAGES + 1):
             data = await _get_page(http, settings.openverse_url, {**params, "page": page})
             found += [c for c in map(candidate_from_openverse, data.get("results") or []) if c is not None]
-            admitted = sum(policy.admits(c.licence) for c in found)
+            admitted = sum(policy.admits(c.licence) and c.url not in skip for c in found)
             if admitted >= count or page >= (data.get("page_count") or 0):
                 break
     return found

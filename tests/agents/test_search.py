@@ -213,3 +213,16 @@ def test_bad_input_is_one_line_naming_the_field(tmp_path):
     (tmp_path / "licenses.jsonl").write_text('{"file": "../secret.png", "licence": "cc0"}\n')
     with pytest.raises(ValueError, match="is outside the folder"):
         search("gear", 3, providers=["folder"], settings=SearchSettings(folder=tmp_path))
+
+
+def test_skipped_urls_are_read_past_not_counted(tmp_path, openverse):
+    """A slot skips URLs tried before or taken by other slots, and still gets `count` new ones."""
+    folder = make_folder(tmp_path / "images", FOLDER_LINES)
+    gear = (folder / "gear.png").resolve().as_uri()
+    result = search("brass gear", 1, providers=["folder"], settings=SearchSettings(folder=folder), skip={gear})
+    assert [Path(c.url).name for c in result.candidates] == ["ruler.png"]
+    first = "https://live.staticflickr.com/1282/5136544339_f5e4d5a0e4_b.jpg"
+    result = search("brass gear", 1, providers=["openverse"], settings=SearchSettings(openverse_url=openverse.url),
+                    skip={first})
+    assert [c.title for c in result.candidates] == ["Gearbox, opened"]
+    assert openverse.queries[0]["page_size"] == ["2"]  # one wanted plus one to read past
