@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from vischain.errors import fail  # noqa: F401  (one `error:` line for both command lines)
 
 
 class DataError(ValueError):
     """Bad data or bad input: a missing folder, a field, a flag. The message names which."""
+
+
+def read_json(path: str | Path, what: str = "file"):
+    """The JSON value in `path`; a DataError naming the file when it is missing or not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not JSON: {err}") from None
 
 
 class StoryTooLong(DataError):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from imagechain.buckets import EVAL_BUCKETS
 from imagechain.conversation import VARIANTS
-from imagechain.errors import DataError
+from imagechain.errors import DataError, read_json
 from imagechain.generate import prediction_id
 from imagechain.simrate import simrate
 
@@ -87,13 +87,7 @@ def add_cue_f1(results: dict, predictions: Sequence[dict], scored: dict[str, dic
 
 
 def load_results(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"results file not found: {path}")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not JSON: {err}") from None
+    results = read_json(path, "results file")
     if not isinstance(results, dict) or results.get("kind") != RESULTS_KIND:
         raise DataError(f"{path}: not an ImageChain results file (kind {RESULTS_KIND!r} expected)")
     return results

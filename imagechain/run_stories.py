@@ -15,11 +15,10 @@ shows, so:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from imagechain.errors import DataError
+from imagechain.errors import DataError, read_json
 from imagechain.story import Scene, Story
 from schemas.validate import SchemaViolation, require
 
@@ -96,12 +95,7 @@ def _image(task_dir: Path, name: str) -> str:
 
 
 def _read_json(path: Path, schema: str) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not readable JSON: {err}") from None
+    value = read_json(path)
     try:
         require(schema, value, file=str(path))
     except SchemaViolation as err:

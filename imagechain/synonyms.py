@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagechain.errors import DataError
+from imagechain.errors import DataError, read_json
 
 FORMAT = "imagechain-synonym-graph"
 KINDS = ("behaviour", "object")
@@ -91,14 +91,7 @@ class SynonymGraph:
 
     @classmethod
     def load(cls, path: str | Path) -> "SynonymGraph":
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"synonym graph not found: {path}")
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(f"{path}: not JSON: {err}") from None
-        return cls.from_json(obj, str(path))
+        return cls.from_json(read_json(path, "synonym graph"), str(path))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
