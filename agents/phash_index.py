@@ -26,9 +26,6 @@ class PHashIndex:
         self._bands = _band_masks(bands)
         self._buckets: list[dict[int, list[int]]] = [{} for _ in self._bands]
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def add(self, bits: int, sha256: str) -> None:
         number = len(self._entries)
         self._entries.append((bits, sha256))

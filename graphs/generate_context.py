@@ -70,4 +70,4 @@ class GenerateContext:
     on_stage: Callable[[str, str], None] = lambda task_id, stage: None
     """Called as each node starts: the runner's progress display."""
     claimed_urls: set[str] = field(default_factory=set)
-    """Candidate URLs some slot of this process has taken; other slots search past them."""
+    """Candidate URLs some slot of this process has taken or tried; every slot searches past them."""

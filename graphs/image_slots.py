@@ -30,15 +30,17 @@ class SlotWork:
         A URL another slot of this run has taken is skipped too: concurrent slots with similar
         queries would otherwise all fetch the same top results and lose them to deduplication.
         """
-        want, seen = self.ctx.settings.candidates_per_slot, {t.get("url") for t in slot["tried"]}
+        want, claimed = self.ctx.settings.candidates_per_slot, self.ctx.claimed_urls
+        # What this slot tried before is no use to any slot (a fetched image comes back a duplicate),
+        # so one run-wide set, passed as is: a copy per search would grow with the run.
+        claimed.update(t["url"] for t in slot["tried"] if t.get("url"))
         found, tried = [], []
         for query in slot["queries"]:
             result = await search_images(query, want - len(found), self.ctx.licences, providers=self.ctx.providers,
-                                         settings=self.ctx.search, skip=seen | self.ctx.claimed_urls)
+                                         settings=self.ctx.search, skip=claimed)
             # Filtered again: another slot may have claimed a URL while this search was awaited.
-            fresh = [c for c in result.candidates if c.url not in seen and c.url not in self.ctx.claimed_urls]
-            seen |= {c.url for c in fresh}
-            self.ctx.claimed_urls.update(c.url for c in fresh)  # no await since the check: no race
+            fresh = [c for c in result.candidates if c.url not in claimed]
+            claimed.update(c.url for c in fresh)  # no await since the check: no race
             found += fresh
             if not fresh:
                 tried.append({"query": query, "outcome": "; ".join(result.problems) or "no new licensed images"})

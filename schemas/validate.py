@@ -10,13 +10,14 @@ as (file, JSON pointer, message), the form `vischain validate` prints:
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 
-from agents.backends.chat import file_sha256
 from agents.licences import DEFAULT_ALLOW, Licence, LicencePolicy  # noqa: F401  (DEFAULT_ALLOW re-exported)
 
 SCHEMA_DIR = Path(__file__).parent
@@ -177,9 +178,10 @@ def _image_problems(folder: Path, name: str, file: str, pointer: str, provenance
     path = folder / name
     if not path.is_file():
         return [Problem(file, pointer, f"image file not found: {name}")]
+    data = path.read_bytes()  # one read for the decode and the hash
     if decode:
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(data)) as image:
                 image.load()
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
             return [Problem(file, pointer, f"image does not decode: {name}: {err}")]
@@ -189,7 +191,7 @@ def _image_problems(folder: Path, name: str, file: str, pointer: str, provenance
     line = provenance.get(key)
     if line is None:
         return [Problem(file, pointer, f"no provenance line for {key}")]
-    if file_sha256(path) != line["sha256"]:
+    if hashlib.sha256(data).hexdigest() != line["sha256"]:
         return [Problem(file, pointer, f"{key}: bytes do not match the provenance sha256 {line['sha256'][:12]}…")]
     return [Problem(file, pointer, f"{key}: {reason}") for reason in licence_problems(line, policy)]
 

@@ -109,9 +109,9 @@ class CachedChatModel:
             self.calls += 1
             return await self.inner.chat(messages, schema=schema, params=params)
         messages = normalize_messages(messages)
-        # Hashing images and SQLite run in a worker thread, in one trip (each trip costs the event
-        # loop a wake-up): on the loop they would hold up every other task's HTTP traffic (0.5 ms a
-        # lookup on this machine's disk, 150 calls a second).
+        # Hashing an image not seen before and the SQLite lookup run in a worker thread, so the loop
+        # keeps every other task's HTTP flowing; in one trip, since a trip costs about 190 us of CPU
+        # on this machine and the lookup itself 16 us.
         key, hit = await asyncio.to_thread(self._lookup, messages, schema, params)
         if hit is not None:
             self.cache.hits += 1

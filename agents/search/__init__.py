@@ -7,7 +7,8 @@ A provider is an async function with one signature,
 
 and `PROVIDERS` maps its name to it. `count` is how many admitted candidates are wanted, not
 counting URLs in `skip` (tried before, or taken by another image slot of the run): a provider reads
-past those. It may return more than `count`, refused licences and skipped URLs included. `search_images` asks each named provider in turn for what is still missing, keeps the
+past those. It may return more than `count`, refused licences and skipped URLs included.
+`search_images` asks each named provider in turn for what is still missing, keeps the
 candidates the policy admits, records the others with their reason, and stops at `count`. A
 provider that fails (HTTP error, timeout) is recorded in `problems` and the next one is tried;
 bad user input raises a one-line ValueError.

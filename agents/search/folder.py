@@ -31,8 +31,9 @@ LICENCE_FILE = "licenses.jsonl"
 async def search_folder(query: str, count: int, policy: LicencePolicy, settings: SearchSettings,
                         skip: Collection[str] = frozenset()) -> list[Candidate]:
     """The `count` admitted images not in `skip` that match `query` best (file order breaks ties),
-    then every image the policy refuses, so the caller can report them. Ranking a 1,000-image folder for each of a
-    run's slots is the cost that matters (4 ms a search), hence the cached split and ranking."""
+    then every image the policy refuses, so the caller can report them. Ranking a 1,000-image folder
+    for each of a run's slots is the cost that matters (4 ms a search), hence the cached split and
+    ranking."""
     if settings.folder is None:
         raise ValueError("folder: SearchSettings.folder is not set")
     version = _version(Path(settings.folder))
