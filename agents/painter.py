@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.backends.tiny_models import resolve_model_id
-from agents.durable_files import write_atomically
+from schemas.durable_files import write_atomically
 
 
 @dataclass(frozen=True)

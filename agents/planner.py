@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 
 from agents.ask import AgentError, ask_json
 from agents.backends.chat import ChatModel, GenerationParams
-from schemas.validate import require
+from schemas.schema_check import require
 
 KIND_GUIDE = {
     "itmr": "image-text multi-turn: each step asks a question in words; the user answers by choosing the one "

@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from agents.backends.factory import ModelSpec
-from agents.protocol import load_tasks
+from schemas.task import load_tasks
 from graphs.verify import EvalSettings, run_verify
 
 

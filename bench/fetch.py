@@ -5,7 +5,7 @@
 N distinct photo-like 640x480 JPEGs are served by `python -m http.server` on 127.0.0.1, in its own
 process on its own core. Each downloader is pinned to the remaining cores and fetches every URL:
 
-- ours: `agents.fetch.Fetcher` with every check on: address guard, manual redirects, byte cap,
+- ours: `agents.retrieval.fetch.Fetcher` with every check on: address guard, manual redirects, byte cap,
   sniffing, pixel cap, full entropy decode, SHA-256, pHash, duplicate check, atomic write. These
   JPEGs are upright 8-bit RGB, so ours saves them byte for byte (decoded at 1/8 scale for pHash);
 - img2dataset (rom1504/img2dataset: urllib + OpenCV), `resize_mode=no` (full-size decode and
@@ -48,9 +48,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from agents.fetch import Fetcher, FetchPolicy, Kept  # noqa: E402
-from agents.licences import Licence  # noqa: E402
-from agents.search.candidate import Candidate  # noqa: E402
+from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept  # noqa: E402
+from schemas.licences import Licence  # noqa: E402
+from agents.retrieval.search.candidate import Candidate  # noqa: E402
 
 
 def make_images(folder: Path, count: int, size=(640, 480)) -> list[str]:

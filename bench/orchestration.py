@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/orchestration.py [--latency 0.2] [--tasks 64] [--concurrency 32]
 
-A local OpenAI-compatible server (bench/agent_server.py, in its own process so its CPU is not
+A local OpenAI-compatible server (agents/backends/scripted_server.py, in its own process so its CPU is not
 ours) plays planner, keywords and validator, answering each call after `latency` seconds. Images
 come from a folder of drawn 256 px pictures (the `folder` provider, decoded and hashed by the real
 fetcher); every image is accepted, so nothing is painted. The baseline is the same pipeline at
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from agents.backends.chat import GenerationParams  # noqa: E402
 from agents.backends.openai_client import OpenAIBackend  # noqa: E402
 from agents.validator import check_image  # noqa: E402
-from bench.agent_server import scripted_profile  # noqa: E402
+from agents.backends.scripted_server import scripted_profile  # noqa: E402
 from benchmark_data.drawings import write_demo_images  # noqa: E402
 from vischain.generate_command import check_request, open_run  # noqa: E402
 from vischain.generate_runner import run_tasks  # noqa: E402

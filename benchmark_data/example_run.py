@@ -18,7 +18,7 @@ from PIL import Image
 
 from benchmark_data.drawings import draw_gear, draw_panel
 from agents.backends.chat import file_sha256
-from vischain.store import RunStore
+from schemas.run_store import RunStore
 
 OUT = Path(__file__).parent / "example_run"
 CC0 = {"id": "cc0", "version": "1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/",

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from agents.backends.chat import ChatModel, GenerationParams
-from agents.fetch import Fetcher
-from agents.licences import LicencePolicy
+from agents.retrieval.fetch import Fetcher
+from schemas.licences import LicencePolicy
 from agents.painter import Painter
 from agents.planner import PlanShape
-from agents.search import SearchSettings
-from vischain.store import RunStore
+from agents.retrieval.search import SearchSettings
+from schemas.run_store import RunStore
 
 
 @dataclass(frozen=True)

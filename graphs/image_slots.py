@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from agents.fetch import Kept
-from agents.licences import Licence
-from agents.search import Candidate, search_images
+from agents.retrieval.fetch import Kept
+from schemas.licences import Licence
+from agents.retrieval.search import Candidate, search_images
 from agents.validator import check_image
 from graphs.generate_context import GenerateContext
 

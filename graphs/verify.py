@@ -29,12 +29,14 @@ from typing import TypedDict
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.chat import ChatModel, GenerationParams
 from agents.backends.factory import ModelSpec, open_backend
-from agents.durable_files import append_jsonl, cut_torn_tail, write_atomically
-from agents.metrics import Bootstrap, score_answers
-from agents.protocol import LABEL_STYLE, TaskItem, converse, task_script
-from agents.protocol_prompts import prompt_hash
-from agents.verifier import rank_tasks
-from schemas.validate import require
+from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
+from agents.protocol.metrics import Bootstrap, score_answers
+from agents.protocol.labels import LABEL_STYLE
+from schemas.task import TaskItem
+from agents.protocol.turns import converse, task_script
+from agents.protocol.prompts import prompt_hash
+from agents.protocol.priority import rank_tasks
+from schemas.schema_check import require
 
 
 @dataclass

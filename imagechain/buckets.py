@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.story import Story
 
 TRAIN_BUCKETS: dict[str, tuple[int, int]] = {"C2": (2, 2), "C3": (3, 3), "C4-7": (4, 7), "C2-7": (2, 7)}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagechain.buckets import VAL_FRACTION, assign_split
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.sampling import plan_frames
 from imagechain.storyframes import subset_for
 from imagechain.video import read_frames

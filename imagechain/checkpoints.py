@@ -25,7 +25,7 @@ import re
 import shutil
 from pathlib import Path
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imagechain.buckets import split_of
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.story import Frame, Story
 
 FIRST_QUESTION = "What is happening in this image?"

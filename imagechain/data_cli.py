@@ -19,7 +19,8 @@ from rich.table import Table
 
 from imagechain.buckets import BUCKETS, SPLITS, bucket_range
 from imagechain.conversation import VARIANTS
-from imagechain.errors import DataError, fail
+from schemas.errors import DataError
+from vischain.error_lines import fail
 from imagechain.render import FORMS
 from imagechain.stats import DataStats, collect_stats, summary
 

@@ -21,7 +21,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.simrate import Verdict
 
 DEFAULT_THRESHOLD = 0.6

@@ -23,7 +23,8 @@ import typer
 from rich.console import Console
 
 from agents.backends.chat import BackendError, ModelNotFound
-from imagechain.errors import DataError, fail
+from schemas.errors import DataError
+from vischain.error_lines import fail
 from imagechain.recipe import Recipe, VariantModel, load_recipe, parse_judge
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)

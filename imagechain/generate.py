@@ -33,9 +33,9 @@ from pathlib import Path
 
 from agents.backends.chat import (BackendError, ChatModel, ContextOverflow, EndpointUnavailable, GenerationParams,
                                   file_sha256)
-from agents.durable_files import write_atomically
+from schemas.durable_files import write_atomically
 from imagechain.conversation import Conversation, build_conversation
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.jsonl_store import JsonlStore, read_jsonl
 from imagechain.render import FRAME_CHOICES
 from imagechain.story import Frame, Story

@@ -16,8 +16,8 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from agents.durable_files import append_jsonl
-from imagechain.errors import DataError
+from schemas.durable_files import append_jsonl
+from schemas.errors import DataError
 
 
 def read_jsonl(path: str | Path, repair: bool = False) -> list[dict]:

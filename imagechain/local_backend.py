@@ -13,7 +13,7 @@ from __future__ import annotations
 from agents.backends.chat import ChatModel
 from agents.backends.factory import open_backend, parse_model_arg
 from agents.backends.transformers_local import TransformersBackend
-from imagechain.errors import DataError
+from schemas.errors import DataError
 
 
 def open_generator(model: str, adapter: str | None = None, device: str = "cpu") -> ChatModel:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 from imagechain.conversation import Conversation, count_placeholders
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.render import TokenizedConversation, image_token, render
 from imagechain.train_config import LOSS_MODES
 

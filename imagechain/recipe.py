@@ -34,7 +34,7 @@ import yaml
 
 from imagechain.buckets import EVAL_BUCKETS, SPLITS, TRAIN_BUCKETS
 from imagechain.conversation import VARIANTS
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.generate import GenerationSettings
 
 KNOWN = {"name", "source", "split", "bucket", "limit", "out", "model", "device", "variants", "generation", "icl",

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagechain.conversation import Conversation, check_placeholders
-from imagechain.errors import DataError, StoryTooLong
+from schemas.errors import DataError
+from imagechain.errors import StoryTooLong
 from imagechain.story import Frame, frame_size, open_frame
 
 FORMS = ("chat", "transcript")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from imagechain.buckets import EVAL_BUCKETS
 from imagechain.conversation import VARIANTS
-from imagechain.errors import DataError, read_json
+from schemas.errors import DataError, read_json
 from imagechain.generate import prediction_id
 from imagechain.simrate import simrate
 

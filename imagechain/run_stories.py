@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from imagechain.errors import DataError, read_json
+from schemas.errors import DataError, read_json
 from imagechain.story import Scene, Story
-from schemas.validate import SchemaViolation, require
+from schemas.schema_check import SchemaViolation, require
 
 STORY_KINDS = ("itmr", "iomr")
 

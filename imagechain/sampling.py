@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 
 # (upper edge in seconds, inclusive) -> total frame budget F; the last bin is open-ended.
 BUDGET_BINS: tuple[tuple[float, int], ...] = ((5.0, 8), (10.0, 12), (15.0, 15), (30.0, 20), (math.inf, 25))

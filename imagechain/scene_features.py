@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.story import Frame
 from imagechain.train_config import SCENE_VISUALS
 

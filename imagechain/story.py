@@ -21,8 +21,8 @@ from typing import Union
 
 from PIL import Image
 
-from imagechain.errors import DataError
-from schemas.validate import SchemaViolation, require
+from schemas.errors import DataError
+from schemas.schema_check import SchemaViolation, require
 
 Frame = Union[str, Path, Image.Image]
 

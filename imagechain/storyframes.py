@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.story import Scene, Story
 
 HUB_ID = "ingoziegler/StoryFrames"

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagechain.errors import DataError, read_json
+from schemas.errors import DataError, read_json
 
 FORMAT = "imagechain-synonym-graph"
 KINDS = ("behaviour", "object")

@@ -16,7 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from imagechain.errors import DataError, fail
+from schemas.errors import DataError
+from vischain.error_lines import fail
 
 
 def train_command(

@@ -21,7 +21,7 @@ import yaml
 
 from imagechain.buckets import TRAIN_BUCKETS
 from imagechain.conversation import FINETUNED_VARIANTS
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.render import FORMS
 
 # The paper's epochs per training bucket (section 5.3): the smaller buckets train longer.

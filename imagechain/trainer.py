@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.train_config import TrainConfig
 
 

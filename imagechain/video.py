@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from imagechain.errors import DataError
+from schemas.errors import DataError
 
 # Presentation times are rationals turned into floats (3 * 0.1 = 0.30000000000000004): a frame
 # counts as shown at t when its time is <= t + 1 microsecond.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from schemas.validate import task_problems
-from vischain.store import RunStore
+from schemas.rules import task_problems
+from schemas.run_store import RunStore
 
 def assert_run_valid(root: Path) -> RunStore:
     """Every task valid with provenance for each image; painted images marked synthetic."""

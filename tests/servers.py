@@ -11,7 +11,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.agent_server import send_json
+from agents.backends.scripted_server import send_json
 
 
 class FaultyEndpoint:

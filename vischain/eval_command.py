@@ -18,10 +18,12 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.backends.factory import ModelSpec, parse_model_arg
-from agents.protocol import HISTORY_MODES, TaskItem, load_tasks
+from agents.protocol.turns import HISTORY_MODES
+from schemas.task import TaskItem, load_tasks
 from graphs.verify import EvalSettings, model_name, run_verify
-from vischain.errors import EXIT_INVALID, UsageError, fail, one_line_errors
-from vischain.validate_command import validate_path
+from schemas.errors import EXIT_INVALID, UsageError
+from vischain.error_lines import fail, one_line_errors
+from schemas.rules import validate_path
 
 console = Console()
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.factory import ModelSpec, open_backend
-from agents.fetch import Fetcher
-from agents.fetch_policy import FetchPolicy
-from agents.licences import LicencePolicy
+from agents.retrieval.fetch import Fetcher
+from agents.retrieval.policy import FetchPolicy
+from schemas.licences import LicencePolicy
 from agents.painter import Painter
-from agents.search import SearchSettings
+from agents.retrieval.search import SearchSettings
 from graphs.generate import build_generate_graph, initial_state
 from graphs.generate_context import GenerateContext, GenerateSettings
-from vischain.store import RunStore
+from schemas.run_store import RunStore
 from vischain.task_list import TaskSpec
 
 AGENT_ROLES = ("planner", "keywords", "validator")

@@ -16,10 +16,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from agents.licences import DEFAULT_ALLOW
-from schemas.validate import TASK_KINDS, task_images
-from vischain.errors import UsageError, one_line_errors
-from vischain.store import RunStore
+from schemas.licences import DEFAULT_ALLOW
+from schemas.task import TASK_KINDS, task_images
+from schemas.errors import UsageError
+from vischain.error_lines import one_line_errors
+from schemas.run_store import RunStore
 
 console = Console()
 

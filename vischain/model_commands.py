@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vischain.errors import UsageError, one_line_errors
+from schemas.errors import UsageError
+from vischain.error_lines import one_line_errors
 
 console = Console()
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import yaml
 
-from agents.licences import DEFAULT_ALLOW
-from schemas.validate import schema_problems
-from vischain.errors import UsageError
+from benchmark_data import PROFILES_DIR
 
-PROFILE_DIR = Path(__file__).parents[1] / "benchmark_data" / "profiles"
+from schemas.licences import DEFAULT_ALLOW
+from schemas.schema_check import schema_problems
+from schemas.errors import UsageError
+
+PROFILE_DIR = PROFILES_DIR
 BENCHMARK_DATA = PROFILE_DIR.parent
 
 LICENCE_DEFAULTS = {"allow": sorted(DEFAULT_ALLOW), "accept_unverified": False}

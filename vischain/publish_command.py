@@ -16,7 +16,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from vischain.errors import EXIT_INVALID, fail, one_line_errors, stderr
+from schemas.errors import EXIT_INVALID
+from vischain.error_lines import fail, one_line_errors, stderr
 
 console = Console(highlight=False)
 SHOWN_PROBLEMS = 5

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import yaml
 
-from schemas.validate import TASK_KINDS
-from vischain.errors import UsageError
+from benchmark_data import DOMAINS_DIR
 
-DOMAIN_DIR = Path(__file__).parents[1] / "benchmark_data" / "domains"
+from schemas.task import TASK_KINDS
+from schemas.errors import UsageError
+
+DOMAIN_DIR = DOMAINS_DIR
 KIND_CHOICES = (*TASK_KINDS, "mixed")
 
 

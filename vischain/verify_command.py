@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agents.protocol import HISTORY_MODES
+from agents.protocol.turns import HISTORY_MODES
 from graphs.verify import EvalSettings
-from vischain.errors import UsageError, fail, one_line_errors
+from schemas.errors import UsageError
+from vischain.error_lines import fail, one_line_errors
 from vischain.eval_command import (
     ConcurrencyFlag,
     HistoryFlag,

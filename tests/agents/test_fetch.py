@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from agents.fetch import Fetcher, FetchPolicy, Kept, Rejected
-from agents.fetch_decode import sniff
-from agents.fetch_guard import forbidden_kind
-from agents.licences import Licence, LicencePolicy
-from agents.search.candidate import Candidate
-from schemas.validate import require
+from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept, Rejected
+from agents.retrieval.decode import sniff
+from agents.retrieval.guard import forbidden_kind
+from schemas.licences import Licence, LicencePolicy
+from agents.retrieval.search.candidate import Candidate
+from schemas.schema_check import require
 
 CAP = 200_000
 POLICY = FetchPolicy(max_bytes=CAP, min_width=16, min_height=16, allow_loopback=True, connect_timeout=1,

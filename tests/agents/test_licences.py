@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.licences import Licence, LicencePolicy, normalise_licence_id, parse_licence
+from schemas.licences import Licence, LicencePolicy, normalise_licence_id, parse_licence
 
 
 @pytest.mark.parametrize("text, expected", [

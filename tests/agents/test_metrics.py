@@ -1,4 +1,4 @@
-from agents.metrics import Bootstrap, score_answers, score_model, tally_tasks
+from agents.protocol.metrics import Bootstrap, score_answers, score_model, tally_tasks
 
 
 def line(task, q, correct, format_error=False, kind="itmr", domain="engineering", model="m", skipped=False):

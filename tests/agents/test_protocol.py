@@ -15,17 +15,10 @@ import pytest
 from PIL import Image
 
 from agents.backends.openai_client import OpenAIBackend
-from agents.protocol import (
-    LABEL_MIN_PX,
-    TaskItem,
-    converse,
-    label_px,
-    labelled_image,
-    load_tasks,
-    parse_answer,
-    task_script,
-)
-from agents.protocol_prompts import PROMPTS, prompt_hash
+from agents.protocol.labels import LABEL_MIN_PX, label_px, labelled_image
+from schemas.task import TaskItem, load_tasks
+from agents.protocol.turns import converse, parse_answer, task_script
+from agents.protocol.prompts import PROMPTS, prompt_hash
 from tests.oracle_runs import EXAMPLE, Oracle
 
 def play(server_url: str, item: TaskItem, labels_dir: Path, history: str = "model", model: str = "m"):

@@ -18,11 +18,11 @@ import ddgs.http_client
 import pytest
 from PIL import Image, ImageDraw
 
-from agents.fetch import Fetcher, FetchPolicy, Kept
-from agents.licences import LicencePolicy
-from agents.search import SearchSettings, search_images
-from agents.search.ddgs_images import pick_filter
-from schemas.validate import require
+from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept
+from schemas.licences import LicencePolicy
+from agents.retrieval.search import SearchSettings, search_images
+from agents.retrieval.search.ddgs_images import pick_filter
+from schemas.schema_check import require
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,8 +1,9 @@
 import pytest
 
-from agents.protocol import load_tasks, task_script
-from agents.verifier import FORMAT_ERROR_SHARE, loo_accuracy, rank_tasks
-from schemas.validate import require
+from schemas.task import load_tasks
+from agents.protocol.turns import task_script
+from agents.protocol.priority import FORMAT_ERROR_SHARE, loo_accuracy, rank_tasks
+from schemas.schema_check import require
 from tests.oracle_runs import make_run
 
 

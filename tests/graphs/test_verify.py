@@ -6,8 +6,8 @@ import json
 import pytest
 
 from agents.backends.factory import ModelSpec
-from agents.protocol import load_tasks
-from agents.protocol_prompts import prompt_hash
+from schemas.task import load_tasks
+from agents.protocol.prompts import prompt_hash
 from graphs.verify import AnswerLog, EvalSettings, run_verify
 from tests.oracle_runs import Oracle, make_run
 

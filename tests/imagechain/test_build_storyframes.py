@@ -11,7 +11,7 @@ import math
 import pytest
 
 from imagechain.build_storyframes import build_storyframes, read_annotations
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.sampling import plan_frames
 from imagechain.storyframes import iter_storyframes
 from imagechain.video import read_frames

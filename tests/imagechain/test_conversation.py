@@ -6,7 +6,8 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_processor
 from imagechain.conversation import VARIANTS, Conversation, build_conversation
-from imagechain.errors import DataError, StoryTooLong
+from schemas.errors import DataError
+from imagechain.errors import StoryTooLong
 from imagechain.render import image_token, render, tokenize, tokenize_fitting
 from imagechain.story import Scene, Story
 

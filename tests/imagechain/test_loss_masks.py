@@ -6,7 +6,7 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_processor
 from imagechain.conversation import build_conversation
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.loss_masks import IGNORE_INDEX, build_labels, loss_mask
 from imagechain.render import image_token, tokenize
 from imagechain.story import Scene, Story

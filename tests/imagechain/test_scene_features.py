@@ -7,7 +7,7 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_model
 from imagechain.conversation import build_conversation
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.render import tokenize
 from imagechain.scene_features import (SceneChainModel, family_of, place_scene_features, reduce_frames,
                                        scene_visuals, select_frames)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from imagechain.buckets import EVAL_BUCKETS, TRAIN_BUCKETS, assign_split, select, split_of
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.run_stories import iter_run_stories
 from imagechain.sources import iter_stories
 from imagechain.story import story_from_json, story_to_json

@@ -13,7 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from imagechain.cli import app
-from imagechain.errors import DataError
+from schemas.errors import DataError
 from imagechain.train_config import EPOCHS_BY_BUCKET, ConfigError, TrainConfig, load_config
 
 from .conftest import save_storyframes, storyframes_row

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas.validate import (SCHEMA_DIR, LicencePolicy, SchemaViolation, load_schema, require, schema_problems,
-                              task_problems)
-from vischain.store import RunStore
+from schemas.schema_check import SCHEMA_DIR, SchemaViolation, load_schema, require, schema_problems
+from schemas.licences import LicencePolicy
+from schemas.rules import task_problems
+from schemas.run_store import RunStore
 
 EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
 

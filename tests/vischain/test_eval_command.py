@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agents.protocol import load_tasks
+from schemas.task import load_tasks
 from tests.oracle_runs import EXAMPLE, Oracle, make_run
 from vischain.cli import app
 

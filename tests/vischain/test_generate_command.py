@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.agent_server import FAULTS, AgentServer, scripted_profile
+from agents.backends.scripted_server import FAULTS, AgentServer, scripted_profile
 from tests.generate_helpers import assert_run_valid, folder_snapshot
 from vischain.cli import app
-from vischain.store import RunStore
+from schemas.run_store import RunStore
 
 runner = CliRunner()
 REPO = Path(__file__).parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from bench.agent_server import AgentServer, scripted_profile
+from agents.backends.scripted_server import AgentServer, scripted_profile
 from tests.generate_helpers import assert_run_valid
 from vischain.cli import app
 

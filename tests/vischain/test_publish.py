@@ -14,7 +14,7 @@ from huggingface_hub.utils import _http
 from PIL import Image
 from typer.testing import CliRunner
 
-from schemas.validate import task_images
+from schemas.task import task_images
 from vischain.cli import app
 from vischain.dataset_card import summarise_licences
 from vischain.publish import build_dataset_folder

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from vischain.errors import UsageError
+from schemas.errors import UsageError
 from vischain.task_list import load_domain, mixed_kinds, parse_shard, plan_tasks
 
 

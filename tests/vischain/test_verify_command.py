@@ -3,8 +3,8 @@ from html.parser import HTMLParser
 
 from typer.testing import CliRunner
 
-from agents.protocol import load_tasks
-from schemas.validate import require
+from schemas.task import load_tasks
+from schemas.schema_check import require
 from tests.oracle_runs import Oracle, make_run
 from tests.graphs.test_verify import corrupt_itmr_truth
 from vischain.cli import app

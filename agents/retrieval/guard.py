@@ -14,7 +14,7 @@ import socket
 import httpcore
 import httpx
 
-from agents.fetch_policy import FetchPolicy, Refused
+from agents.retrieval.policy import FetchPolicy, Refused
 
 
 def forbidden_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> str | None:

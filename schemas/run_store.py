@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from agents.durable_files import append_jsonl, cut_torn_tail, write_atomically
-from schemas.validate import TASK_KINDS, require
+from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
+from schemas.task import TASK_KINDS
+from schemas.schema_check import require
 
 VERSIONED_PACKAGES = ("vischain", "torch", "transformers", "langgraph", "diffusers", "peft", "datasets", "httpx")
 

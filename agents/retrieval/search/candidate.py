@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agents.licences import Licence
+from schemas.licences import Licence
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmark_data import DEMO_IMAGES
+
 FAULTS = ("500", "429", "slow", "malformed")
 
 
@@ -173,7 +175,6 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict, heade
         pass  # the client timed out and left
 
 
-DEMO_IMAGES = Path(__file__).resolve().parents[1] / "benchmark_data" / "demo_images"
 
 
 def scripted_profile(folder: Path, base_url: str, *, refine_rounds: int = 1, timeout: float = 2.0,
@@ -197,7 +198,7 @@ def scripted_profile(folder: Path, base_url: str, *, refine_rounds: int = 1, tim
 
 
 def main() -> None:
-    """`python bench/agent_server.py --latency 0.2`: serve until killed; prints the base URL first."""
+    """`python agents/backends/scripted_server.py --latency 0.2`: serve until killed; prints the base URL first."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

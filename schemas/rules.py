@@ -1,91 +1,32 @@
-"""Load the JSON Schemas in this folder and check values against them.
+"""What makes a task folder or a run folder valid: its schema, then the rules a schema cannot state.
 
-Every file vischain writes or reads has a schema here (`<name>.schema.json`). A problem is reported
-as (file, JSON pointer, message), the form `vischain validate` prints:
+    report = validate_path(Path("runs/eng"))          # a run, one task folder, or a folder of tasks
+    report.problems                                   # [Problem(file, pointer, message), ...]
 
-    problems = schema_problems("itmr", task, file="runs/eng/tasks/itmr/0001/task.json")
-    require("plan", plan, file="plan.json")        # raises SchemaViolation on the first problem
+Rules per kind: exactly one correct choice (ITMR), labels that exist and are unique (ICIR, IOMR).
+Per image: the file exists and decodes; in a run folder it has a provenance line whose sha256
+matches its bytes and whose licence the run's policy admits.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
+from PIL import Image, UnidentifiedImageError
 
-from agents.licences import DEFAULT_ALLOW, Licence, LicencePolicy  # noqa: F401  (DEFAULT_ALLOW re-exported)
+from schemas.licences import DEFAULT_ALLOW, LicencePolicy
+from schemas.provenance import ProvenanceLine, licence_problems
+from schemas.schema_check import Problem, schema_problems
+from schemas.task import detect_kind, task_folders, task_images
 
-SCHEMA_DIR = Path(__file__).parent
-TASK_KINDS = ("itmr", "icir", "iomr")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    pointer: str
-    """JSON pointer (RFC 6901) into the file's value; "" is the whole document."""
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}{'#' + self.pointer if self.pointer else ''}: {self.message}"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-class SchemaViolation(ValueError):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{problems[0]}{more}")
-
-
-@functools.cache
-def load_schema(name: str) -> dict:
-    path = SCHEMA_DIR / f"{name}.schema.json"
-    if not path.is_file():
-        known = sorted(p.name.removesuffix(".schema.json") for p in SCHEMA_DIR.glob("*.schema.json"))
-        raise KeyError(f"no schema named {name!r}; known: {', '.join(known)}")
-    return json.loads(path.read_text())
-
-
-@functools.cache
-def _validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(load_schema(name), format_checker=jsonschema.FormatChecker())
-
-
-def json_pointer(path) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
-
-
-def schema_problems(name: str, value, file: str = "<value>") -> list[Problem]:
-    errors = sorted(_validator(name).iter_errors(value), key=lambda e: (list(map(str, e.path)), e.message))
-    return [Problem(file, json_pointer(e.path), e.message) for e in errors]
-
-
-def require(name: str, value, file: str = "<value>") -> None:
-    problems = schema_problems(name, value, file)
-    if problems:
-        raise SchemaViolation(problems)
-
-
-# ---- Task folders: the schema, then what a schema cannot say ------------------------------------
-
-def detect_kind(task: dict) -> str | None:
-    """The VisChainBench kind of a task.json by its shape (foreign folders carry no kind field)."""
-    if isinstance(task, dict):
-        if "questions" in task:
-            return "itmr"
-        if "question_start_label" in task:
-            return "icir"
-        if "initial_condition" in task:
-            return "iomr"
-    return None
-
-
-def task_problems(folder: Path, provenance: dict[str, dict] | None, run_root: Path | None = None,
+def task_problems(folder: Path, provenance: dict[str, ProvenanceLine] | None, run_root: Path | None = None,
                   policy: LicencePolicy = LicencePolicy(), *, decode: bool = True) -> list[Problem]:
     """Everything wrong with one task folder. `provenance` maps run-relative file -> line (None: not checked).
 
@@ -110,22 +51,6 @@ def task_problems(folder: Path, provenance: dict[str, dict] | None, run_root: Pa
     for pointer, name in task_images(task):
         problems += _image_problems(folder, name, file, pointer, provenance, run_root, policy, decode)
     return problems
-
-
-def task_images(task: dict) -> list[tuple[str, str]]:
-    """(JSON pointer, file name) of every image a task references, in reading order."""
-    kind = detect_kind(task)
-    if kind == "itmr":
-        return [(f"/questions/{q}/choices/{c}/image", choice["image"])
-                for q, question in enumerate(task["questions"]) for c, choice in enumerate(question["choices"])]
-    if kind == "icir":
-        return [(f"/steps/{s}/images/{i}/image", image["image"])
-                for s, step in enumerate(task["steps"]) for i, image in enumerate(step["images"])]
-    pairs = [("/initial_condition", task["initial_condition"])]
-    for s, step in enumerate(task["steps"]):
-        pairs.append((f"/steps/{s}/condition", step["condition"]))
-        pairs += [(f"/steps/{s}/options/{o}/image", option["image"]) for o, option in enumerate(step["options"])]
-    return pairs
 
 
 def _itmr_rules(task: dict, file: str) -> list[Problem]:
@@ -171,10 +96,8 @@ def _unique(values: list, pointer_template: str, file: str) -> list[Problem]:
     return problems
 
 
-def _image_problems(folder: Path, name: str, file: str, pointer: str, provenance: dict[str, dict] | None,
+def _image_problems(folder: Path, name: str, file: str, pointer: str, provenance: dict[str, ProvenanceLine] | None,
                     run_root: Path | None, policy: LicencePolicy, decode: bool) -> list[Problem]:
-    from PIL import Image, UnidentifiedImageError
-
     path = folder / name
     if not path.is_file():
         return [Problem(file, pointer, f"image file not found: {name}")]
@@ -196,14 +119,72 @@ def _image_problems(folder: Path, name: str, file: str, pointer: str, provenance
     return [Problem(file, pointer, f"{key}: {reason}") for reason in licence_problems(line, policy)]
 
 
-def licence_problems(line: dict, policy: LicencePolicy) -> list[str]:
-    """Why a provenance line's image may not be in a task (empty when it may)."""
-    if line.get("synthetic"):
-        return []
-    record = line.get("licence")
-    if not record:
-        return ["licence unknown and image not synthetic"]
-    licence = Licence(record["id"], record.get("version"), record.get("url"), bool(record.get("verified")),
-                      record.get("filter"))
-    refusal = policy.refusal(licence)
-    return [refusal] if refusal else []
+# ---- Whole folders --------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)
+    """Tasks found per kind ("invalid" for a task.json of no kind)."""
+    images: int = 0
+
+
+def validate_path(path: Path, check_provenance: bool = True) -> Report:
+    """Validate a run folder (has run.json), one task folder (has task.json), or a folder of task folders."""
+    run_root = enclosing_run(path)
+    provenance, policy, report = None, LicencePolicy(), Report()
+    if run_root is not None:
+        provenance, policy = _read_run_extras(run_root, report)
+    elif check_provenance:
+        report.problems.append(Problem(str(path), "", "not inside a run folder, so no provenance.jsonl to check "
+                                                      "licences against (--no-provenance for foreign folders)"))
+    for folder in task_folders(path):
+        report.problems += task_problems(folder, provenance if check_provenance else None, run_root, policy)
+        try:
+            kind = detect_kind(json.loads((folder / "task.json").read_text()))
+        except (OSError, ValueError):
+            kind = None
+        report.kinds[kind or "invalid"] = report.kinds.get(kind or "invalid", 0) + 1
+        report.images += sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if (folder / "plan.json").is_file():
+            report.problems += _json_file_problems(folder / "plan.json", "plan")
+    return report
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The run folder (with run.json) that `path` is or lies in, up to three levels up."""
+    for candidate in [path, *path.resolve().parents][:4]:
+        if (candidate / "run.json").is_file():
+            return candidate
+    return None
+
+
+def _read_run_extras(run_root: Path, report: Report) -> tuple[dict, LicencePolicy]:
+    provenance = {}
+    for name, schema in (("provenance.jsonl", "provenance"), ("failures.jsonl", "failure")):
+        path = run_root / name
+        if not path.exists():
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                report.problems.append(Problem(f"{path}:{number}", "", f"not valid JSON: {err.msg}"))
+                continue
+            report.problems += schema_problems(schema, value, f"{path}:{number}")
+            if schema == "provenance" and isinstance(value, dict) and "file" in value:
+                provenance[value["file"]] = value
+    licences = json.loads((run_root / "run.json").read_text()).get("config", {}).get("licences", {})
+    policy = LicencePolicy(allow=frozenset(licences.get("allow", DEFAULT_ALLOW)),
+                           accept_unverified=bool(licences.get("accept_unverified", False)))
+    return provenance, policy
+
+
+def _json_file_problems(path: Path, schema: str) -> list[Problem]:
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        return [Problem(str(path), "", f"not valid JSON: {err.msg}")]
+    return schema_problems(schema, value, str(path))

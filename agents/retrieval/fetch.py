@@ -35,13 +35,13 @@ from urllib.request import url2pathname
 
 import httpx
 
-from agents.durable_files import write_atomically
-from agents.fetch_decode import SNIFF_BYTES, prepare_image, require_image
-from agents.fetch_guard import guarded_transport
-from agents.fetch_policy import FetchPolicy, Refused
-from agents.licences import LicencePolicy
-from agents.phash_index import PHashIndex
-from agents.search.candidate import Candidate
+from schemas.durable_files import write_atomically
+from agents.retrieval.decode import SNIFF_BYTES, prepare_image, require_image
+from agents.retrieval.guard import guarded_transport
+from agents.retrieval.policy import FetchPolicy, Refused
+from schemas.licences import LicencePolicy
+from agents.retrieval.phash_index import PHashIndex
+from agents.retrieval.search.candidate import Candidate
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from agents.fetch_policy import FetchPolicy, Refused
+from agents.retrieval.policy import FetchPolicy, Refused
 
 SNIFF_BYTES = 512  # enough to see past an XML prolog or a comment before "<svg" or "<html"
 PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP"}

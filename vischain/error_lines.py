@@ -9,16 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from agents.backends.chat import BackendError
+from schemas.errors import EXIT_USAGE, UsageError
 
 stderr = Console(stderr=True, highlight=False)
-
-# Exit codes: 1 = the data checked is invalid (validate, publish); 2 = bad input or a failed call.
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-
-
-class UsageError(ValueError):
-    """Bad input from the user: a flag, a file or a field. The message names which."""
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
