@@ -7,7 +7,7 @@ with an `AgentError` naming the stage, which the graph records in failures.jsonl
 
 from __future__ import annotations
 
-from agents.backends.chat import BackendError, ChatModel, GenerationParams
+from agents.backends.chat import BackendError, ChatModel, SamplingParams
 from agents.backends.structured import parse_json_reply
 
 
@@ -20,7 +20,7 @@ class AgentError(RuntimeError):
         self.reason = reason
 
 
-async def ask_json(model: ChatModel, messages: list[dict], schema: dict, params: GenerationParams, *,
+async def ask_json(model: ChatModel, messages: list[dict], schema: dict, params: SamplingParams, *,
                    stage: str, repair_attempts: int = 2) -> dict:
     """The parsed, schema-valid reply; AgentError after 1 + repair_attempts tries or a failed call."""
     conversation = list(messages)

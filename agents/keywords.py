@@ -10,7 +10,7 @@ shows what was tried and why it failed, so the agent searches differently instea
 from __future__ import annotations
 
 from agents.ask import ask_json
-from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.chat import ChatModel, SamplingParams
 from agents.planner import safe_text
 
 QUERIES = {"type": "array", "minItems": 1, "maxItems": 3, "items": safe_text(40, 2)}
@@ -41,7 +41,7 @@ def keyword_messages(task_title: str, slots: list[dict]) -> list[dict]:
     ]
 
 
-async def write_queries(model: ChatModel, *, task_title: str, slots: list[dict], params: GenerationParams,
+async def write_queries(model: ChatModel, *, task_title: str, slots: list[dict], params: SamplingParams,
                         repair_attempts: int = 2) -> list[list[str]]:
     """Queries for each slot ({"description", "tried"}), in order; AgentError(stage='keywords') otherwise."""
     reply = await ask_json(model, keyword_messages(task_title, slots), keywords_schema(len(slots)), params,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from agents.ask import AgentError, ask_json
-from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.chat import ChatModel, SamplingParams
 from schemas.schema_check import require
 
 KIND_GUIDE = {
@@ -128,7 +128,7 @@ def planner_messages(domain: str, topic: str, kind: str, may_reject: bool, shape
     ]
 
 
-async def write_plan(model: ChatModel, *, domain: str, topic: str, kind: str, params: GenerationParams,
+async def write_plan(model: ChatModel, *, domain: str, topic: str, kind: str, params: SamplingParams,
                      may_reject: bool = True, repair_attempts: int = 2, shape: PlanShape = PlanShape()) -> dict:
     """A plan that validates against schemas/plan.schema.json; AgentError(stage='plan') otherwise."""
     reply = await ask_json(model, planner_messages(domain, topic, kind, may_reject, shape),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.ask import ask_json
+from agents.backends.chat import ChatModel, SamplingParams
 from agents.planner import safe_text
-from agents.backends.chat import ChatModel, GenerationParams
 
 VERDICT_SCHEMA = {
     "title": "verdict", "type": "object", "additionalProperties": False, "required": ["verdict", "reason"],
@@ -40,7 +40,7 @@ def validator_messages(image_path: str, description: str, role: str) -> list[dic
 
 
 async def check_image(model: ChatModel, *, image_path: str, description: str, role: str,
-                      params: GenerationParams, repair_attempts: int = 2) -> Verdict:
+                      params: SamplingParams, repair_attempts: int = 2) -> Verdict:
     reply = await ask_json(model, validator_messages(image_path, description, role), VERDICT_SCHEMA, params,
                            stage="validate", repair_attempts=repair_attempts)
     return Verdict(ok=reply["verdict"] == "yes", reason=reply["reason"], model=model.model_id)

@@ -27,8 +27,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from agents.backends.factory import ModelSpec
-from schemas.task import load_tasks
 from graphs.verify import EvalSettings, run_verify
+from schemas.task import load_tasks
 
 
 class _Server(ThreadingHTTPServer):

@@ -49,8 +49,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept  # noqa: E402
-from schemas.licences import Licence  # noqa: E402
 from agents.retrieval.search.candidate import Candidate  # noqa: E402
+from schemas.licences import Licence  # noqa: E402
 
 
 def make_images(folder: Path, count: int, size=(640, 480)) -> list[str]:

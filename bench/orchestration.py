@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.backends.chat import GenerationParams  # noqa: E402
+from agents.backends.chat import SamplingParams  # noqa: E402
 from agents.backends.openai_client import OpenAIBackend  # noqa: E402
-from agents.validator import check_image  # noqa: E402
 from agents.backends.scripted_server import scripted_profile  # noqa: E402
+from agents.validator import check_image  # noqa: E402
 from benchmark_data.drawings import write_demo_images  # noqa: E402
 from vischain.generate_command import check_request, open_run  # noqa: E402
 from vischain.generate_runner import run_tasks  # noqa: E402
@@ -71,7 +71,7 @@ def measure_calls(url: str, images: Path, calls: int, concurrency: int) -> float
         async def one(number: int) -> None:
             async with slots:
                 await check_image(backend, image_path=str(paths[number % len(paths)]), description="a brass gear",
-                                  role="correct", params=GenerationParams(max_tokens=64, temperature=0.0, seed=number))
+                                  role="correct", params=SamplingParams(max_tokens=64, temperature=0.0, seed=number))
 
         await asyncio.gather(*(one(n) for n in range(concurrency)))  # connections open, images encoded
         cpu = time.process_time()

@@ -29,8 +29,8 @@ from PIL import Image
 from imagechain.conversation import build_conversation
 from imagechain.scene_features import SceneChainModel, family_of
 from imagechain.story import Scene, Story
-from imagechain.train_data import ChainDataset, Collator, sample_from_conversation
 from imagechain.train_config import LANGUAGE_MODEL_LINEARS
+from imagechain.train_data import ChainDataset, Collator, sample_from_conversation
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,8 +69,14 @@ def tiny_model():
 
 def llava_7b_model():
     """LLaVA-v1.6-Vicuna-7B's architecture with random bf16 weights, built on the GPU."""
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
-                              LlavaNextImageProcessorPil, LlavaNextProcessor)
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessorPil,
+        LlavaNextProcessor,
+    )
 
     _, tiny_processor = tiny_model()
     tokenizer = tiny_processor.tokenizer

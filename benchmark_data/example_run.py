@@ -16,8 +16,8 @@ from pathlib import Path
 import imagehash
 from PIL import Image
 
-from benchmark_data.drawings import draw_gear, draw_panel
 from agents.backends.chat import file_sha256
+from benchmark_data.drawings import draw_gear, draw_panel
 from schemas.run_store import RunStore
 
 OUT = Path(__file__).parent / "example_run"

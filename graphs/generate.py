@@ -30,8 +30,8 @@ from agents.planner import write_plan
 from graphs.generate_context import GenerateContext
 from graphs.image_slots import SlotWork
 from graphs.task_layout import plan_slots, task_json
-from schemas.schema_check import SchemaViolation
 from schemas.rules import task_problems
+from schemas.schema_check import SchemaViolation
 
 
 class TaskState(TypedDict, total=False):

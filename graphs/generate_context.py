@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from agents.backends.chat import ChatModel, GenerationParams
-from agents.retrieval.fetch import Fetcher
-from schemas.licences import LicencePolicy
+from agents.backends.chat import ChatModel, SamplingParams
 from agents.painter import Painter
 from agents.planner import PlanShape
+from agents.retrieval.fetch import Fetcher
 from agents.retrieval.search import SearchSettings
+from schemas.licences import LicencePolicy
 from schemas.run_store import RunStore
 
 
@@ -47,12 +47,12 @@ class GenerateSettings:
         values["plan_shape"] = PlanShape.from_dict(values.get("plan_shape"))
         return cls(**values)
 
-    def params(self, seed: int, max_tokens: int | None = None) -> GenerationParams:
-        return GenerationParams(max_tokens=max_tokens or self.max_new_tokens, temperature=self.temperature,
+    def params(self, seed: int, max_tokens: int | None = None) -> SamplingParams:
+        return SamplingParams(max_tokens=max_tokens or self.max_new_tokens, temperature=self.temperature,
                                 seed=seed)
 
-    def judge_params(self, seed: int) -> GenerationParams:
-        return GenerationParams(max_tokens=self.keyword_tokens, temperature=self.validator_temperature, seed=seed)
+    def judge_params(self, seed: int) -> SamplingParams:
+        return SamplingParams(max_tokens=self.keyword_tokens, temperature=self.validator_temperature, seed=seed)
 
 
 @dataclass

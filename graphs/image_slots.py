@@ -11,10 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from agents.retrieval.fetch import Kept
-from schemas.licences import Licence
 from agents.retrieval.search import Candidate, search_images
 from agents.validator import check_image
 from graphs.generate_context import GenerateContext
+from schemas.licences import Licence
 
 POOL = "images"  # run-relative folder every fetched or painted image lands in, named by its SHA-256
 TRIED_KEPT = 12  # history lines a slot keeps; the keywords prompt shows the last 6

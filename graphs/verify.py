@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import TypedDict
 
 from agents.backends.cache import CachedChatModel, CallCache
-from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.chat import ChatModel, SamplingParams
 from agents.backends.factory import ModelSpec, open_backend
-from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
-from agents.protocol.metrics import Bootstrap, score_answers
 from agents.protocol.labels import LABEL_STYLE
-from schemas.task import TaskItem
-from agents.protocol.turns import converse, task_script
-from agents.protocol.prompts import prompt_hash
+from agents.protocol.metrics import Bootstrap, score_answers
 from agents.protocol.priority import rank_tasks
+from agents.protocol.prompts import prompt_hash
+from agents.protocol.turns import converse, task_script
+from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
 from schemas.schema_check import require
+from schemas.task import TaskItem
 
 
 @dataclass
@@ -130,7 +130,7 @@ async def answer_task(model: EvalModel, item: TaskItem, settings: EvalSettings, 
     if all(log.has({**base, "question": q.number}) for q in script.questions):
         return 0
     appended = 0
-    params = GenerationParams(max_tokens=settings.max_tokens, temperature=0.0)
+    params = SamplingParams(max_tokens=settings.max_tokens, temperature=0.0)
     async for answer in converse(model.client, script, labels_dir=labels_dir, history=settings.history, params=params):
         line = {**base, "question": answer.question, "reply": answer.reply, "label": answer.label,
                 "truth": answer.truth, "correct": answer.correct, "format_error": answer.format_error,

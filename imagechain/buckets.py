@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from schemas.errors import DataError
 from imagechain.story import Story
+from schemas.errors import DataError
 
 TRAIN_BUCKETS: dict[str, tuple[int, int]] = {"C2": (2, 2), "C3": (3, 3), "C4-7": (4, 7), "C2-7": (2, 7)}
 EVAL_BUCKETS: dict[str, tuple[int, int]] = {"C2": (2, 2), "C3": (3, 3), "C4": (4, 4), "C5": (5, 5),

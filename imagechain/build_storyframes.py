@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagechain.buckets import VAL_FRACTION, assign_split
-from schemas.errors import DataError
 from imagechain.sampling import plan_frames
 from imagechain.storyframes import subset_for
 from imagechain.video import read_frames
+from schemas.errors import DataError
 
 REQUIRED_FIELDS = ("video_name", "question_info", "sentence_parts", "start_times", "end_times",
                    "background_description")

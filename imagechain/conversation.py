@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imagechain.buckets import split_of
-from schemas.errors import DataError
 from imagechain.story import Frame, Story
+from schemas.errors import DataError
 
 FIRST_QUESTION = "What is happening in this image?"
 NEXT_QUESTION = "What is happening in the next image?"

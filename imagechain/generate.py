@@ -31,14 +31,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from agents.backends.chat import (BackendError, ChatModel, ContextOverflow, EndpointUnavailable, GenerationParams,
-                                  file_sha256)
-from schemas.durable_files import write_atomically
+from agents.backends.chat import (
+    BackendError,
+    ChatModel,
+    ContextOverflow,
+    EndpointUnavailable,
+    SamplingParams,
+    file_sha256,
+)
 from imagechain.conversation import Conversation, build_conversation
-from schemas.errors import DataError
 from imagechain.jsonl_store import JsonlStore, read_jsonl
 from imagechain.render import FRAME_CHOICES
 from imagechain.story import Frame, Story
+from schemas.durable_files import write_atomically
+from schemas.errors import DataError
 
 PREDICTION_KEY = ("variant", "story_id", "model", "prompt_hash", "params")
 FINISHED = ("ok", "too_long")
@@ -73,9 +79,9 @@ class GenerationSettings:
         if self.max_new_tokens < 1:
             raise DataError(f"max_new_tokens: {self.max_new_tokens} is below 1")
 
-    def params(self) -> GenerationParams:
+    def params(self) -> SamplingParams:
         temperature = 0.0 if self.greedy else self.temperature
-        return GenerationParams(max_tokens=self.max_new_tokens, temperature=temperature, top_p=self.top_p,
+        return SamplingParams(max_tokens=self.max_new_tokens, temperature=temperature, top_p=self.top_p,
                                 seed=self.seed)
 
     def as_dict(self) -> dict:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import dataclasses
 
 from imagechain.conversation import Conversation, count_placeholders
-from schemas.errors import DataError
 from imagechain.render import TokenizedConversation, image_token, render
 from imagechain.train_config import LOSS_MODES
+from schemas.errors import DataError
 
 IGNORE_INDEX = -100
 

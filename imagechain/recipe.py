@@ -34,8 +34,8 @@ import yaml
 
 from imagechain.buckets import EVAL_BUCKETS, SPLITS, TRAIN_BUCKETS
 from imagechain.conversation import VARIANTS
-from schemas.errors import DataError
 from imagechain.generate import GenerationSettings
+from schemas.errors import DataError
 
 KNOWN = {"name", "source", "split", "bucket", "limit", "out", "model", "device", "variants", "generation", "icl",
          "judge", "cue_f1", "concurrency", "description"}

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagechain.conversation import Conversation, check_placeholders
-from schemas.errors import DataError
 from imagechain.errors import StoryTooLong
 from imagechain.story import Frame, frame_size, open_frame
+from schemas.errors import DataError
 
 FORMS = ("chat", "transcript")
 FRAME_CHOICES = ("first", "middle", "last")

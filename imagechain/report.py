@@ -21,9 +21,9 @@ from pathlib import Path
 
 from imagechain.buckets import EVAL_BUCKETS
 from imagechain.conversation import VARIANTS
-from schemas.errors import DataError, read_json
 from imagechain.generate import prediction_id
 from imagechain.simrate import simrate
+from schemas.errors import DataError, read_json
 
 RESULTS_KIND = "imagechain-results"
 COLUMNS = tuple(EVAL_BUCKETS)  # C2, C3, C4, C5, C6, C4-6, C2-6

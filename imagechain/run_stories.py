@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from schemas.errors import DataError, read_json
 from imagechain.story import Scene, Story
+from schemas.errors import DataError, read_json
 from schemas.schema_check import SchemaViolation, require
 
 STORY_KINDS = ("itmr", "iomr")

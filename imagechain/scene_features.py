@@ -31,9 +31,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from schemas.errors import DataError
 from imagechain.story import Frame
 from imagechain.train_config import SCENE_VISUALS
+from schemas.errors import DataError
 
 # Module names of the vision side (tower, projector, LLaVA-NeXT's newline) in both families.
 VISION_PARTS = ("vision_tower", "visual", "multi_modal_projector", "image_newline")

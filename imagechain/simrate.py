@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.chat import ChatModel, SamplingParams
 from imagechain.generate import prediction_id
-from imagechain.judge_prompt import PROMPT_SHA256, judge_messages
 from imagechain.jsonl_store import JsonlStore
+from imagechain.judge_prompt import PROMPT_SHA256, judge_messages
 
 JUDGMENT_KEY = ("judge", "prediction_id")
 JUDGE_MAX_TOKENS = 8
@@ -81,7 +81,7 @@ class LLMJudge:
                 "note": "SimRate as in the ImageChain paper (the paper's judge was Llama-3-70B)."}
 
     async def judge(self, reference: str, prediction: str) -> Verdict:
-        params = GenerationParams(max_tokens=JUDGE_MAX_TOKENS, temperature=0.0)
+        params = SamplingParams(max_tokens=JUDGE_MAX_TOKENS, temperature=0.0)
         result = await self.backend.chat(judge_messages(reference, prediction), params=params)
         verdict = parse_verdict(result.text)
         return Verdict(similar=bool(verdict), parsed=verdict is not None, raw=result.text)

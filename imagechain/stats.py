@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from imagechain.buckets import bucket_range, split_of
 from imagechain.conversation import build_conversation
-from schemas.errors import DataError
 from imagechain.errors import StoryTooLong
 from imagechain.render import tokenize
 from imagechain.story import Story
+from schemas.errors import DataError
 
 
 @dataclass

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from schemas.errors import DataError
 from imagechain.story import Scene, Story
+from schemas.errors import DataError
 
 HUB_ID = "ingoziegler/StoryFrames"
 SUBSETS = ("scene_1", "scene_2", "scene_3", "scene_4_7", "scene_8_plus")

@@ -21,8 +21,8 @@ import yaml
 
 from imagechain.buckets import TRAIN_BUCKETS
 from imagechain.conversation import FINETUNED_VARIANTS
-from schemas.errors import DataError
 from imagechain.render import FORMS
+from schemas.errors import DataError
 
 # The paper's epochs per training bucket (section 5.3): the smaller buckets train longer.
 EPOCHS_BY_BUCKET = {"C2-7": 3, "C2": 5, "C3": 5, "C4-7": 7}

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from schemas.errors import DataError
 from imagechain.train_config import TrainConfig
+from schemas.errors import DataError
 
 
 class ImageChainRecipe:

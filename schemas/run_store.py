@@ -26,8 +26,8 @@ from importlib import metadata
 from pathlib import Path
 
 from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
-from schemas.task import TASK_KINDS
 from schemas.schema_check import require
+from schemas.task import TASK_KINDS
 
 VERSIONED_PACKAGES = ("vischain", "torch", "transformers", "langgraph", "diffusers", "peft", "datasets", "httpx")
 

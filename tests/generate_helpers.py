@@ -8,6 +8,7 @@ from pathlib import Path
 from schemas.rules import task_problems
 from schemas.run_store import RunStore
 
+
 def assert_run_valid(root: Path) -> RunStore:
     """Every task valid with provenance for each image; painted images marked synthetic."""
     store = RunStore.open(root)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from schemas.task import TaskItem
 from agents.protocol.labels import labelled_image
 from agents.protocol.turns import task_script
+from schemas.task import TaskItem
 from tests.servers import FaultyEndpoint, completion
 
 EXAMPLE = Path(__file__).parents[1] / "benchmark_data" / "example_run"

@@ -7,8 +7,15 @@ from __future__ import annotations
 
 import typer
 
-from vischain import (eval_command, generate_command, merge, model_commands, publish_command, validate_command,
-                      verify_command)
+from vischain import (
+    eval_command,
+    generate_command,
+    merge,
+    model_commands,
+    publish_command,
+    validate_command,
+    verify_command,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 app.command("tiny")(model_commands.tiny)

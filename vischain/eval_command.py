@@ -19,11 +19,11 @@ from rich.table import Table
 
 from agents.backends.factory import ModelSpec, parse_model_arg
 from agents.protocol.turns import HISTORY_MODES
-from schemas.task import TaskItem, load_tasks
 from graphs.verify import EvalSettings, model_name, run_verify
 from schemas.errors import EXIT_INVALID, UsageError
-from vischain.error_lines import fail, one_line_errors
 from schemas.rules import validate_path
+from schemas.task import TaskItem, load_tasks
+from vischain.error_lines import fail, one_line_errors
 
 console = Console()
 

@@ -29,10 +29,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.task import detect_kind
 from schemas.errors import UsageError
-from vischain.publish import task_domain
 from schemas.run_store import RunStore
+from schemas.task import detect_kind
+from vischain.publish import task_domain
 
 FORMATS = {"sharegpt": ".json", "vlmevalkit-mt": ".tsv"}
 SHAREGPT_IMAGE = "<image>"

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from schemas.task import TASK_KINDS
 from schemas.errors import UsageError
+from schemas.run_store import RunStore
+from schemas.task import TASK_KINDS
 from vischain.error_lines import one_line_errors
 from vischain.profiles import load_profile
-from schemas.run_store import RunStore
 from vischain.task_list import KIND_CHOICES, load_domain, parse_shard, plan_tasks
 
 console = Console()

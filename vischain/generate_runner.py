@@ -20,13 +20,13 @@ from pathlib import Path
 
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.factory import ModelSpec, open_backend
+from agents.painter import Painter
 from agents.retrieval.fetch import Fetcher
 from agents.retrieval.policy import FetchPolicy
-from schemas.licences import LicencePolicy
-from agents.painter import Painter
 from agents.retrieval.search import SearchSettings
 from graphs.generate import build_generate_graph, initial_state
 from graphs.generate_context import GenerateContext, GenerateSettings
+from schemas.licences import LicencePolicy
 from schemas.run_store import RunStore
 from vischain.task_list import TaskSpec
 

@@ -16,11 +16,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from schemas.licences import DEFAULT_ALLOW
-from schemas.task import TASK_KINDS, task_images
 from schemas.errors import UsageError
-from vischain.error_lines import one_line_errors
+from schemas.licences import DEFAULT_ALLOW
 from schemas.run_store import RunStore
+from schemas.task import TASK_KINDS, task_images
+from vischain.error_lines import one_line_errors
 
 console = Console()
 

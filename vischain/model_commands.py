@@ -40,14 +40,14 @@ def chat(
     seed: Optional[int] = None,
 ):
     """Send one message (with images) to a model and print the reply."""
-    from agents.backends.chat import GenerationParams
+    from agents.backends.chat import SamplingParams
     from agents.backends.factory import ModelSpec, open_backend
 
     with one_line_errors():
         schema_value = _read_schema(schema) if schema else None
         content = [{"type": "image", "path": str(p)} for p in image or []] + [{"type": "text", "text": prompt}]
         spec = ModelSpec(model=model, backend=backend, base_urls=tuple(base_url or ()))
-        params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
+        params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed)
 
         async def run():
             client = open_backend(spec)

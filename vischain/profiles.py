@@ -13,10 +13,9 @@ from pathlib import Path
 import yaml
 
 from benchmark_data import PROFILES_DIR
-
+from schemas.errors import UsageError
 from schemas.licences import DEFAULT_ALLOW
 from schemas.schema_check import schema_problems
-from schemas.errors import UsageError
 
 PROFILE_DIR = PROFILES_DIR
 BENCHMARK_DATA = PROFILE_DIR.parent

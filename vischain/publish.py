@@ -25,13 +25,12 @@ from pathlib import Path
 from datasets import Dataset, Features, Image, List, Value
 from datasets.table import embed_table_storage
 
-from schemas.errors import DataError
 from imagechain.run_stories import iter_run_stories
+from schemas.errors import DataError, UsageError
+from schemas.rules import validate_path
+from schemas.run_store import RunStore
 from schemas.task import TASK_KINDS, task_images
 from vischain.dataset_card import SPLIT, build_card
-from schemas.errors import UsageError
-from schemas.run_store import RunStore
-from schemas.rules import validate_path
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 """The Hub's own default shard size (datasets.config.MAX_SHARD_SIZE): small enough to stream."""

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from schemas.durable_files import write_atomically
-from agents.protocol.turns import Question, task_script
-from schemas.task import TaskItem
 from agents.protocol.labels import labelled_image
+from agents.protocol.turns import Question, task_script
+from schemas.durable_files import write_atomically
+from schemas.task import TaskItem
 
 THUMBNAIL_PX = 256
 """Longest side of an embedded image: at JPEG quality 80 a 256 px thumbnail is ~10-20 KB, so a

@@ -12,14 +12,12 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
 from benchmark_data import DOMAINS_DIR
-
-from schemas.task import TASK_KINDS
 from schemas.errors import UsageError
+from schemas.task import TASK_KINDS
 
 DOMAIN_DIR = DOMAINS_DIR
 KIND_CHOICES = (*TASK_KINDS, "mixed")

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from agents.backends.chat import ChatModel, ChatResult, GenerationParams, Usage, file_sha256, normalize_messages
+from agents.backends.chat import ChatModel, ChatResult, SamplingParams, Usage, file_sha256, normalize_messages
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS model_calls (
@@ -70,7 +70,7 @@ class CallCache:
 
 
 def cache_key(backend: str, model_id: str, messages: list[dict], schema: dict | None,
-              params: GenerationParams) -> str:
+              params: SamplingParams) -> str:
     hashed = [
         {"role": m["role"], "content": [
             {"type": "image", "sha256": _image_sha256(p["path"])} if p["type"] == "image" else p
@@ -104,7 +104,7 @@ class CachedChatModel:
         self.calls = 0
         self._in_flight: dict[str, asyncio.Future] = {}
 
-    async def chat(self, messages, *, schema=None, params=GenerationParams()) -> ChatResult:
+    async def chat(self, messages, *, schema=None, params=SamplingParams()) -> ChatResult:
         if not params.deterministic:
             self.calls += 1
             return await self.inner.chat(messages, schema=schema, params=params)
@@ -134,7 +134,7 @@ class CachedChatModel:
         finally:
             del self._in_flight[key]
 
-    def _lookup(self, messages: list[dict], schema: dict | None, params: GenerationParams) -> tuple[str, ChatResult | None]:
+    def _lookup(self, messages: list[dict], schema: dict | None, params: SamplingParams) -> tuple[str, ChatResult | None]:
         key = cache_key(self.backend, self.model_id, messages, schema, params)
         return key, self.cache.get(key)
 

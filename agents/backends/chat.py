@@ -44,7 +44,7 @@ class InvalidSchema(BackendError):
 
 
 @dataclass(frozen=True)
-class GenerationParams:
+class SamplingParams:
     """Sampling settings shared by every backend."""
 
     max_tokens: int = 512
@@ -92,7 +92,7 @@ class ChatModel(Protocol):
         messages: list[dict],
         *,
         schema: dict | None = None,
-        params: GenerationParams = GenerationParams(),
+        params: SamplingParams = SamplingParams(),
     ) -> ChatResult: ...
 
     async def aclose(self) -> None: ...

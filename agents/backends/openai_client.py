@@ -24,7 +24,7 @@ from agents.backends.chat import (
     BackendError,
     ChatResult,
     EndpointUnavailable,
-    GenerationParams,
+    SamplingParams,
     Usage,
     apply_stop,
     normalize_messages,
@@ -73,7 +73,7 @@ class OpenAIBackend:
         # `concurrency` requests in flight per endpoint, each with a kept-alive connection.
         self._lanes = {u: Lanes(concurrency, retry.timeout, headers) for u in self.base_urls}
 
-    async def chat(self, messages, *, schema=None, params=GenerationParams()) -> ChatResult:
+    async def chat(self, messages, *, schema=None, params=SamplingParams()) -> ChatResult:
         check_schema(schema)
         messages = normalize_messages(messages)
         if any(part["type"] == "image" for m in messages for part in m["content"]):
@@ -98,7 +98,7 @@ class OpenAIBackend:
         for lanes in self._lanes.values():
             await lanes.aclose()
 
-    def _request_body(self, messages: list[dict], schema: dict | None, params: GenerationParams) -> dict:
+    def _request_body(self, messages: list[dict], schema: dict | None, params: SamplingParams) -> dict:
         body = {
             "model": self.model_id,
             "messages": [{"role": m["role"], "content": [_wire_part(p) for p in m["content"]]} for m in messages],

@@ -20,7 +20,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from agents.backends.chat import BackendError, GenerationParams
+from agents.backends.chat import BackendError, SamplingParams
 
 
 class ChatServer:
@@ -56,7 +56,7 @@ class ChatServer:
         fmt = body.get("response_format") or {}
         schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
         stop = body.get("stop") or ()
-        params = GenerationParams(
+        params = SamplingParams(
             max_tokens=int(body.get("max_tokens") or 256), temperature=float(body.get("temperature") or 0.0),
             top_p=float(body.get("top_p") or 1.0), seed=body.get("seed"),
             stop=tuple([stop] if isinstance(stop, str) else stop))

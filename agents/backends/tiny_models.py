@@ -121,8 +121,14 @@ def _llama_text_config(tokenizer, eos_token_id: int, **extra):
 
 
 def build_llava_next(folder: Path) -> None:
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
-                              LlavaNextImageProcessorPil, LlavaNextProcessor)
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessorPil,
+        LlavaNextProcessor,
+    )
 
     tokenizer = train_tokenizer(VICUNA_TEMPLATE)
     pinpoints = [[32, 64], [64, 32], [64, 64]]

@@ -19,8 +19,8 @@ from agents.backends.chat import (
     BackendError,
     ChatResult,
     ContextOverflow,
-    GenerationParams,
     ModelNotFound,
+    SamplingParams,
     Usage,
     apply_stop,
     normalize_messages,
@@ -58,7 +58,7 @@ class TransformersBackend:
     def tokenizer(self):
         return self._loaded.tokenizer
 
-    async def chat(self, messages, *, schema=None, params=GenerationParams()) -> ChatResult:
+    async def chat(self, messages, *, schema=None, params=SamplingParams()) -> ChatResult:
         check_schema(schema)
         messages = normalize_messages(messages)
         return await asyncio.to_thread(self.generate, messages, schema, params)
@@ -66,7 +66,7 @@ class TransformersBackend:
     async def aclose(self) -> None:
         return None
 
-    def generate(self, messages: list[dict], schema: dict | None, params: GenerationParams) -> ChatResult:
+    def generate(self, messages: list[dict], schema: dict | None, params: SamplingParams) -> ChatResult:
         """Blocking generation on normalized messages; safe to call from several threads."""
         inputs = self._encode(messages).to(self.model.device)
         if inputs["input_ids"].shape[-1] >= self.max_length:  # not one token left to generate

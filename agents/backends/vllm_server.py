@@ -20,7 +20,7 @@ import time
 
 import httpx
 
-from agents.backends.chat import BackendError, GenerationParams
+from agents.backends.chat import BackendError, SamplingParams
 from agents.backends.openai_client import OpenAIBackend, RetryPolicy
 
 DEFAULT_COMMAND = ("vllm serve {model} --host {host} --port {port} --tensor-parallel-size {tp} "
@@ -105,7 +105,7 @@ class VLLMBackend:
         self.server = VLLMServer(model_id, **server_args).start()
         self.client = OpenAIBackend(model_id, self.server.base_url, concurrency=concurrency, retry=retry)
 
-    async def chat(self, messages, *, schema=None, params=GenerationParams()):
+    async def chat(self, messages, *, schema=None, params=SamplingParams()):
         return await self.client.chat(messages, schema=schema, params=params)
 
     async def aclose(self) -> None:

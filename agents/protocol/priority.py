@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from schemas.task import TaskItem
 from agents.protocol.turns import task_script
+from schemas.task import TaskItem
 
 FORMAT_ERROR_SHARE = 0.25
 """A reply with no valid label says little about the ground truth (tiny models give one on ~every

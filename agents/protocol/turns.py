@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.backends.chat import ChatModel, GenerationParams
+from agents.backends.chat import ChatModel, SamplingParams
 from agents.protocol.labels import labelled_image
 from agents.protocol.prompts import PROMPTS
 from schemas.task import TaskItem, task_turns
@@ -133,7 +133,7 @@ def label_script(script: Script, labels_dir: Path) -> dict[tuple[str, str], Path
 
 
 async def converse(model: ChatModel, script: Script, *, labels_dir: Path, history: str = "model",
-                   params: GenerationParams = GenerationParams(max_tokens=256)) -> AsyncIterator[Answer]:
+                   params: SamplingParams = SamplingParams(max_tokens=256)) -> AsyncIterator[Answer]:
     """Play the script turn by turn; yield each question's Answer as soon as the model replies.
 
     history: "model" puts the model's own replies in later turns (as a real user's chat would),

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept, Rejected
 from agents.retrieval.decode import sniff
+from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept, Rejected
 from agents.retrieval.guard import forbidden_kind
-from schemas.licences import Licence, LicencePolicy
 from agents.retrieval.search.candidate import Candidate
+from schemas.licences import Licence, LicencePolicy
 from schemas.schema_check import require
 
 CAP = 200_000

@@ -16,10 +16,11 @@ from PIL import Image
 
 from agents.backends.openai_client import OpenAIBackend
 from agents.protocol.labels import LABEL_MIN_PX, label_px, labelled_image
-from schemas.task import TaskItem, load_tasks
-from agents.protocol.turns import converse, parse_answer, task_script
 from agents.protocol.prompts import PROMPTS, prompt_hash
+from agents.protocol.turns import converse, parse_answer, task_script
+from schemas.task import TaskItem, load_tasks
 from tests.oracle_runs import EXAMPLE, Oracle
+
 
 def play(server_url: str, item: TaskItem, labels_dir: Path, history: str = "model", model: str = "m"):
     async def run():

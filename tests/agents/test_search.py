@@ -19,9 +19,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept
-from schemas.licences import LicencePolicy
 from agents.retrieval.search import SearchSettings, search_images
 from agents.retrieval.search.ddgs_images import pick_filter
+from schemas.licences import LicencePolicy
 from schemas.schema_check import require
 
 DATA = Path(__file__).parent / "data"

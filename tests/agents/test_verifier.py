@@ -1,9 +1,9 @@
 import pytest
 
-from schemas.task import load_tasks
-from agents.protocol.turns import task_script
 from agents.protocol.priority import FORMAT_ERROR_SHARE, loo_accuracy, rank_tasks
+from agents.protocol.turns import task_script
 from schemas.schema_check import require
+from schemas.task import load_tasks
 from tests.oracle_runs import make_run
 
 

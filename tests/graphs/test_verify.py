@@ -6,9 +6,9 @@ import json
 import pytest
 
 from agents.backends.factory import ModelSpec
-from schemas.task import load_tasks
 from agents.protocol.prompts import prompt_hash
 from graphs.verify import AnswerLog, EvalSettings, run_verify
+from schemas.task import load_tasks
 from tests.oracle_runs import Oracle, make_run
 
 

@@ -11,10 +11,10 @@ import math
 import pytest
 
 from imagechain.build_storyframes import build_storyframes, read_annotations
-from schemas.errors import DataError
 from imagechain.sampling import plan_frames
 from imagechain.storyframes import iter_storyframes
 from imagechain.video import read_frames
+from schemas.errors import DataError
 
 from .conftest import read_code, write_video
 

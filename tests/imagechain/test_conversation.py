@@ -6,10 +6,10 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_processor
 from imagechain.conversation import VARIANTS, Conversation, build_conversation
-from schemas.errors import DataError
 from imagechain.errors import StoryTooLong
 from imagechain.render import image_token, render, tokenize, tokenize_fitting
 from imagechain.story import Scene, Story
+from schemas.errors import DataError
 
 DESCRIPTIONS = ["A man in a black suit dances with a woman.", "He dips her to the left.",
                 "He loses his balance and falls."]

@@ -6,10 +6,10 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_processor
 from imagechain.conversation import build_conversation
-from schemas.errors import DataError
 from imagechain.loss_masks import IGNORE_INDEX, build_labels, loss_mask
 from imagechain.render import image_token, tokenize
 from imagechain.story import Scene, Story
+from schemas.errors import DataError
 
 TEXTS = ["A man in a black suit dances with a woman.", "He dips her to the left.", "He loses his balance and falls."]
 QUESTIONS = ["What is happening in this image?", "What is happening in the next image?",

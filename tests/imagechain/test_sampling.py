@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from schemas.errors import DataError
 from imagechain.sampling import frame_budget, frames_per_scene, plan_frames, sample_times
+from schemas.errors import DataError
 
 
 @pytest.mark.parametrize("seconds, budget", [

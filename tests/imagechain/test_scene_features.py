@@ -7,12 +7,18 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_model
 from imagechain.conversation import build_conversation
-from schemas.errors import DataError
 from imagechain.render import tokenize
-from imagechain.scene_features import (SceneChainModel, family_of, place_scene_features, reduce_frames,
-                                       scene_visuals, select_frames)
+from imagechain.scene_features import (
+    SceneChainModel,
+    family_of,
+    place_scene_features,
+    reduce_frames,
+    scene_visuals,
+    select_frames,
+)
 from imagechain.story import Scene, Story
 from imagechain.train_data import ChainDataset, Collator, make_sample
+from schemas.errors import DataError
 
 NAMES = ("llava-next", "qwen2-vl")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agents.backends.openai_client import OpenAIBackend
-from imagechain.judge_prompt import PAPER_PROMPT, PROMPT_SHA256, judge_messages, paper_turns
 from imagechain.jsonl_store import read_jsonl
+from imagechain.judge_prompt import PAPER_PROMPT, PROMPT_SHA256, judge_messages, paper_turns
 from imagechain.simrate import LLMJudge, judge_predictions, parse_verdict, simrate
 from tests.servers import FaultyEndpoint, completion
 

@@ -6,11 +6,11 @@ import pytest
 from PIL import Image
 
 from imagechain.buckets import EVAL_BUCKETS, TRAIN_BUCKETS, assign_split, select, split_of
-from schemas.errors import DataError
 from imagechain.run_stories import iter_run_stories
 from imagechain.sources import iter_stories
 from imagechain.story import story_from_json, story_to_json
 from imagechain.storyframes import iter_storyframes
+from schemas.errors import DataError
 
 from .conftest import STORYFRAMES_LAYOUT, save_storyframes, storyframes_row, write_json
 

@@ -13,8 +13,8 @@ import torch
 from typer.testing import CliRunner
 
 from imagechain.cli import app
-from schemas.errors import DataError
 from imagechain.train_config import EPOCHS_BY_BUCKET, ConfigError, TrainConfig, load_config
+from schemas.errors import DataError
 
 from .conftest import save_storyframes, storyframes_row
 

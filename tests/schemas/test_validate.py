@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas.schema_check import SCHEMA_DIR, SchemaViolation, load_schema, require, schema_problems
 from schemas.licences import LicencePolicy
 from schemas.rules import task_problems
 from schemas.run_store import RunStore
+from schemas.schema_check import SCHEMA_DIR, SchemaViolation, load_schema, require, schema_problems
 
 EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
 

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.backends.scripted_server import FAULTS, AgentServer, scripted_profile
+from schemas.run_store import RunStore
 from tests.generate_helpers import assert_run_valid, folder_snapshot
 from vischain.cli import app
-from schemas.run_store import RunStore
 
 runner = CliRunner()
 REPO = Path(__file__).parents[2]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.schema_check import SchemaViolation
 from schemas.run_store import RunStore
+from schemas.schema_check import SchemaViolation
 
 EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
 

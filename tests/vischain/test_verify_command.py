@@ -3,10 +3,10 @@ from html.parser import HTMLParser
 
 from typer.testing import CliRunner
 
-from schemas.task import load_tasks
 from schemas.schema_check import require
-from tests.oracle_runs import Oracle, make_run
+from schemas.task import load_tasks
 from tests.graphs.test_verify import corrupt_itmr_truth
+from tests.oracle_runs import Oracle, make_run
 from vischain.cli import app
 
 runner = CliRunner()

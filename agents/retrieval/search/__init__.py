@@ -23,12 +23,12 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from schemas.licences import LicencePolicy
 from agents.retrieval.search.candidate import Candidate
 from agents.retrieval.search.ddgs_images import search_ddgs
 from agents.retrieval.search.folder import search_folder
 from agents.retrieval.search.openverse import search_openverse
 from agents.retrieval.search.settings import ProviderError, SearchSettings
+from schemas.licences import LicencePolicy
 
 __all__ = ["PROVIDERS", "Candidate", "ProviderError", "SearchResult", "SearchSettings", "search_images"]
 

@@ -19,9 +19,9 @@ from collections.abc import Collection
 from ddgs import DDGS
 from ddgs.exceptions import DDGSException
 
-from schemas.licences import Licence, LicencePolicy
 from agents.retrieval.search.candidate import Candidate, as_int, is_web_url
 from agents.retrieval.search.settings import ProviderError, SearchSettings
+from schemas.licences import Licence, LicencePolicy
 
 # (ddgs `license_image` value, the licences it admits, the one we record), widest first.
 # Bing's filters: Modify = free to modify, share and use; ModifyCommercially adds "commercially";

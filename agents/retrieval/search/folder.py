@@ -21,9 +21,9 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
-from schemas.licences import LicencePolicy, parse_licence
 from agents.retrieval.search.candidate import Candidate
 from agents.retrieval.search.settings import SearchSettings
+from schemas.licences import LicencePolicy, parse_licence
 
 LICENCE_FILE = "licenses.jsonl"
 

@@ -11,9 +11,9 @@ from collections.abc import Collection
 
 import httpx
 
-from schemas.licences import LicencePolicy, parse_licence
 from agents.retrieval.search.candidate import Candidate, as_int, is_web_url
 from agents.retrieval.search.settings import ProviderError, SearchSettings
+from schemas.licences import LicencePolicy, parse_licence
 
 # Anonymous clients get at most 20 results a page; an authenticated one up to 500 (API docs).
 ANONYMOUS_PAGE_SIZE = 20

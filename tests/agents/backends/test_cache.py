@@ -2,7 +2,7 @@ import asyncio
 import shutil
 
 from agents.backends.cache import CachedChatModel, CallCache
-from agents.backends.chat import GenerationParams
+from agents.backends.chat import SamplingParams
 from agents.backends.transformers_local import TransformersBackend
 from tests.conftest import draw_image
 
@@ -21,7 +21,7 @@ class CountingBackend:
         pass
 
 
-def ask(model, messages, params=GenerationParams(max_tokens=8)):
+def ask(model, messages, params=SamplingParams(max_tokens=8)):
     return asyncio.run(model.chat(messages, params=params))
 
 
@@ -50,10 +50,10 @@ def test_unseeded_sampling_is_never_cached(tiny_models, tmp_path):
     real = CountingBackend(TransformersBackend(str(tiny_models["llama"])))
     model = CachedChatModel(real, CallCache(tmp_path / "c.sqlite"))
     for _ in range(2):
-        ask(model, [{"role": "user", "content": "hi"}], GenerationParams(max_tokens=4, temperature=0.7))
+        ask(model, [{"role": "user", "content": "hi"}], SamplingParams(max_tokens=4, temperature=0.7))
     assert real.calls == 2
     for _ in range(2):
-        ask(model, [{"role": "user", "content": "hi"}], GenerationParams(max_tokens=4, temperature=0.7, seed=1))
+        ask(model, [{"role": "user", "content": "hi"}], SamplingParams(max_tokens=4, temperature=0.7, seed=1))
     assert real.calls == 3
 
 

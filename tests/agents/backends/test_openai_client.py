@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from agents.backends.chat import BackendError, EndpointUnavailable, GenerationParams, InvalidSchema
+from agents.backends.chat import BackendError, EndpointUnavailable, InvalidSchema, SamplingParams
 from agents.backends.openai_client import OpenAIBackend, RetryPolicy, parse_retry_after
 from agents.backends.openai_server import ChatServer
 from agents.backends.structured import parse_json_reply
@@ -42,7 +42,7 @@ def call(backend, messages, **kwargs):
 
 def test_multi_image_multi_turn_reaches_a_real_model(qwen_server, images):
     result = call(OpenAIBackend("tiny-qwen", qwen_server.base_url), two_turns(images),
-                  params=GenerationParams(max_tokens=8))
+                  params=SamplingParams(max_tokens=8))
     # 3 images of Qwen2-VL patches plus the text: far more prompt tokens than the text alone has.
     assert result.usage.prompt_tokens > 40
     assert 0 < result.usage.completion_tokens <= 8
@@ -52,7 +52,7 @@ def test_multi_image_multi_turn_reaches_a_real_model(qwen_server, images):
 def test_schema_call_returns_schema_valid_json(qwen_server, images):
     for seed in range(3):
         result = call(OpenAIBackend("tiny-qwen", qwen_server.base_url), two_turns(images), schema=VERDICT,
-                      params=GenerationParams(max_tokens=60, temperature=1.0, seed=seed))
+                      params=SamplingParams(max_tokens=60, temperature=1.0, seed=seed))
         assert parse_json_reply(result.text, VERDICT)["verdict"] in ("yes", "no")
 
 
@@ -120,7 +120,7 @@ def test_request_carries_images_as_data_urls_and_the_schema(images):
 
     with FaultyEndpoint(answer) as endpoint:
         call(OpenAIBackend("m", endpoint.base_url, retry=FAST), two_turns(images), schema=VERDICT,
-             params=GenerationParams(seed=7, stop=("\n",)))
+             params=SamplingParams(seed=7, stop=("\n",)))
     urls = [p["image_url"]["url"] for m in seen["messages"] if isinstance(m["content"], list)
             for p in m["content"] if p["type"] == "image_url"]
     assert len(urls) == 3 and all(u.startswith("data:image/png;base64,") for u in urls)

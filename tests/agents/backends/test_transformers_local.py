@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from agents.backends.chat import BackendError, GenerationParams, InvalidSchema, ModelNotFound
+from agents.backends.chat import BackendError, InvalidSchema, ModelNotFound, SamplingParams
 from agents.backends.structured import parse_json_reply
 from agents.backends.transformers_local import TransformersBackend
 
@@ -25,7 +25,7 @@ def three_images_two_turns(images):
 @pytest.mark.parametrize("name", ["llava-next", "qwen2-vl"])
 def test_vision_models_take_three_images_over_two_turns(tiny_models, images, name):
     backend = TransformersBackend(str(tiny_models[name]))
-    result = asyncio.run(backend.chat(three_images_two_turns(images), params=GenerationParams(max_tokens=6)))
+    result = asyncio.run(backend.chat(three_images_two_turns(images), params=SamplingParams(max_tokens=6)))
     image_token = backend._loaded.processor.image_token
     encoded = backend._encode(three_images_two_turns_normalized(images))
     image_positions = int((encoded["input_ids"] == backend.tokenizer.convert_tokens_to_ids(image_token)).sum())
@@ -45,7 +45,7 @@ def test_schema_calls_on_random_weights_always_validate(tiny_models, images, nam
     backend = TransformersBackend(str(tiny_models[name]))
     messages = three_images_two_turns(images) if name != "llama" else [{"role": "user", "content": "Pick one."}]
     for seed in range(4):
-        params = GenerationParams(max_tokens=80, temperature=1.0, seed=seed)
+        params = SamplingParams(max_tokens=80, temperature=1.0, seed=seed)
         reply = asyncio.run(backend.chat(messages, schema=SCHEMA, params=params))
         value = parse_json_reply(reply.text, SCHEMA)
         assert value["answer"] in "ABCD" and 0 <= value["confidence"] <= 9
@@ -54,9 +54,9 @@ def test_schema_calls_on_random_weights_always_validate(tiny_models, images, nam
 def test_same_seed_same_text_and_greedy_is_repeatable(tiny_models):
     backend = TransformersBackend(str(tiny_models["llama"]))
     messages = [{"role": "user", "content": "Say something."}]
-    sampled = [asyncio.run(backend.chat(messages, params=GenerationParams(max_tokens=10, temperature=1.0, seed=3)))
+    sampled = [asyncio.run(backend.chat(messages, params=SamplingParams(max_tokens=10, temperature=1.0, seed=3)))
                for _ in range(2)]
-    greedy = [asyncio.run(backend.chat(messages, params=GenerationParams(max_tokens=10))) for _ in range(2)]
+    greedy = [asyncio.run(backend.chat(messages, params=SamplingParams(max_tokens=10))) for _ in range(2)]
     assert sampled[0].text == sampled[1].text and greedy[0].text == greedy[1].text
 
 
@@ -72,7 +72,7 @@ def test_concurrent_callers_share_one_model_without_blocking_the_loop(tiny_model
     async def run():
         stop = asyncio.Event()
         tick_task = asyncio.create_task(ticker(stop))
-        params = GenerationParams(max_tokens=20, temperature=1.0, seed=1)
+        params = SamplingParams(max_tokens=20, temperature=1.0, seed=1)
         replies = await asyncio.gather(*[backend.chat(three_images_two_turns(images), params=params)
                                          for _ in range(4)])
         stop.set()
@@ -87,10 +87,10 @@ def test_concurrent_callers_share_one_model_without_blocking_the_loop(tiny_model
 def test_stop_strings_cut_the_reply(tiny_models):
     backend = TransformersBackend(str(tiny_models["llama"]))
     messages = [{"role": "user", "content": "Count."}]
-    full = asyncio.run(backend.chat(messages, params=GenerationParams(max_tokens=30))).text
+    full = asyncio.run(backend.chat(messages, params=SamplingParams(max_tokens=30))).text
     stop = full[5:7]
     assert stop and stop not in full[:5]
-    cut = asyncio.run(backend.chat(messages, params=GenerationParams(max_tokens=30, stop=(stop,)))).text
+    cut = asyncio.run(backend.chat(messages, params=SamplingParams(max_tokens=30, stop=(stop,)))).text
     assert cut == full[: full.find(stop)]
 
 

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from agents.backends.chat import BackendError, GenerationParams
+from agents.backends.chat import BackendError, SamplingParams
 from agents.backends.factory import ModelSpec, open_backend
 from agents.backends.vllm_server import VLLMServer
 
@@ -16,7 +16,7 @@ def test_launcher_starts_waits_serves_and_stops(tiny_models):
 
     async def run():
         try:
-            return await backend.chat([{"role": "user", "content": "hello"}], params=GenerationParams(max_tokens=5))
+            return await backend.chat([{"role": "user", "content": "hello"}], params=SamplingParams(max_tokens=5))
         finally:
             await backend.aclose()
 
