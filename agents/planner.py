@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from agents.ask import AgentError, ask_json
 from agents.backends.chat import ChatModel, SamplingParams
 from schemas.schema_check import require
+from schemas.task import Plan
 
 KIND_GUIDE = {
     "itmr": "image-text multi-turn: each step asks a question in words; the user answers by choosing the one "
@@ -114,7 +115,8 @@ def plan_request_schema(kind: str, may_reject: bool, shape: PlanShape = PlanShap
     return {"title": "plan", "anyOf": [plan, rejection]}
 
 
-def planner_messages(domain: str, topic: str, kind: str, may_reject: bool, shape: PlanShape = PlanShape()) -> list[dict]:
+def planner_messages(domain: str, topic: str, kind: str, may_reject: bool,
+                     shape: PlanShape = PlanShape()) -> list[dict]:
     reject = ('If the topic has no clear visual form or no real multi-step dependency, reply '
               '{"rejected": true, "reason": "..."} instead of a plan.\n') if may_reject else ""
     return [
@@ -122,14 +124,15 @@ def planner_messages(domain: str, topic: str, kind: str, may_reject: bool, shape
                                       "You reply with JSON only."},
         {"role": "user", "content": (
             f"Domain: {domain}\nTopic: {topic}\nTask kind: {kind} ({KIND_GUIDE[kind]})\n\n{PRINCIPLES}\n\n"
-            f"Write {shape.min_steps} to {shape.max_steps} steps. For each step give the question, a one-sentence scene_description of what the "
+            f"Write {shape.min_steps} to {shape.max_steps} steps. For each step give the question, "
+            "a one-sentence scene_description of what the "
             "correct image shows (it will also serve as one sentence of a story), and the image slots in order, "
             "each with a visual description precise enough to search for or to paint.\n" + reject)},
     ]
 
 
 async def write_plan(model: ChatModel, *, domain: str, topic: str, kind: str, params: SamplingParams,
-                     may_reject: bool = True, repair_attempts: int = 2, shape: PlanShape = PlanShape()) -> dict:
+                     may_reject: bool = True, repair_attempts: int = 2, shape: PlanShape = PlanShape()) -> Plan:
     """A plan that validates against schemas/plan.schema.json; AgentError(stage='plan') otherwise."""
     reply = await ask_json(model, planner_messages(domain, topic, kind, may_reject, shape),
                            plan_request_schema(kind, may_reject, shape), params, stage="plan",

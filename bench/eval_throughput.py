@@ -125,8 +125,8 @@ def timed_eval(root: Path, out: Path, server: LatencyServer, concurrency: int) -
     spec = ModelSpec(model="bench", backend="openai", base_urls=(server.base_url,), concurrency=concurrency)
     settings = EvalSettings(concurrency=concurrency, max_tokens=16)
     started = time.perf_counter()
-    state = asyncio.run(run_verify(root, out, load_tasks(root), [(spec, 1.0)], settings, rank=False))
-    return time.perf_counter() - started, state["new_answers"], state["model_calls"]
+    result = asyncio.run(run_verify(root, out, load_tasks(root), [(spec, 1.0)], settings, rank=False))
+    return time.perf_counter() - started, result.new_answers, result.model_calls
 
 
 def main() -> None:

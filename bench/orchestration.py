@@ -36,24 +36,25 @@ from agents.backends.openai_client import OpenAIBackend  # noqa: E402
 from agents.backends.scripted_server import scripted_profile  # noqa: E402
 from agents.validator import check_image  # noqa: E402
 from benchmark_data.drawings import write_demo_images  # noqa: E402
-from vischain.generate_command import check_request, open_run  # noqa: E402
-from vischain.generate_runner import run_tasks  # noqa: E402
+from graphs.generate.request import make_request, open_run  # noqa: E402
+from graphs.generate.runner import run_tasks  # noqa: E402
+from graphs.profile import load_profile  # noqa: E402
 
 CRITICAL_PATH_CALLS = 3
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "agent_server.py"), "--latency", str(latency)],
-                               stdout=subprocess.PIPE, text=True)
+    server = ROOT / "agents" / "backends" / "scripted_server.py"
+    process = subprocess.Popen([sys.executable, str(server), "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
     return process, process.stdout.readline().strip()
 
 
 def measure(work: Path, profile: Path, tasks: int, concurrency: int, name: str) -> dict:
-    request = check_request("engineering", tasks, "mixed", "local", profile, work / name, concurrency, 0, None)
+    request = make_request(domain="engineering", tasks=tasks, kind="mixed", profile=load_profile(str(profile)),
+                           out=work / name, concurrency=concurrency, seed=0, shard=None)
     store = open_run(request)
     wall, cpu = time.perf_counter(), time.process_time()
-    summary = asyncio.run(run_tasks(store, request["profile"], request["specs"], domain="engineering",
-                                    concurrency=concurrency))
+    summary = asyncio.run(run_tasks(store, request))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     made = sum(summary.done.values())
     assert made == tasks and summary.painted == 0, (summary.done, summary.failed, summary.failures[:2])
@@ -114,10 +115,12 @@ def report(args, serial: dict, wide: dict, per_call: float) -> None:
     print(f"concurrency {args.concurrency}: {wide['tasks']:4d} tasks in {wide['seconds']:6.2f} s = "
           f"{wide['rate']:6.2f} tasks/s, CPU {wide['cpu_ms']:5.1f} ms/task")
     print(f"ratio vs concurrency 1: {ratio:5.1f}x   (target >= 15x)  {'ok' if ratio >= 15 else 'MISS'}")
-    print(f"ideal {ideal:.1f} tasks/s: {100 * share:5.1f}% of ideal (target >= 80%)  {'ok' if share >= 0.8 else 'MISS'}")
+    print(f"ideal {ideal:.1f} tasks/s: {100 * share:5.1f}% of ideal (target >= 80%)  "
+          f"{'ok' if share >= 0.8 else 'MISS'}")
     print(f"own CPU {wide['cpu_ms']:.1f} ms/task (target <= 50 ms)  {'ok' if wide['cpu_ms'] <= 50 else 'MISS'}")
     calls = wide["calls"] / wide["tasks"]
-    print(f"floor: model calls alone cost {per_call:.2f} ms CPU each x {calls:.1f} per task = {per_call * calls:.1f} ms/task; "
+    print(f"floor: model calls alone cost {per_call:.2f} ms CPU each x {calls:.1f} per task = "
+          f"{per_call * calls:.1f} ms/task; "
           f"80% of ideal on one core allows {1000 / (0.8 * ideal):.1f} ms/task")
 
 

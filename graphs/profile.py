@@ -168,8 +168,8 @@ def _profile(data: dict, name: str, where: str) -> Profile:
     models = data["models"]
     verifiers = []
     for i, entry in enumerate(models.get("verifiers") or []):
-        fields_ = {k: v for k, v in entry.items() if k != "weight"}
-        verifiers.append(Verifier(ModelSpec.from_dict(fields_, f"models.verifiers[{i}]"), float(entry.get("weight", 1.0))))
+        spec = ModelSpec.from_dict({k: v for k, v in entry.items() if k != "weight"}, f"models.verifiers[{i}]")
+        verifiers.append(Verifier(spec, float(entry.get("weight", 1.0))))
     search = dict(data["search"])
     folder = search.get("folder")
     if folder and not Path(folder).is_absolute():

@@ -1,10 +1,10 @@
-"""The verify graph: models answer every task, then scores, then (verify only) the priority list.
+"""Verify and eval: models answer every task with the benchmark protocol, then scores, then (verify
+only) the priority list. Plain function calls, each returning what it made:
 
-    answer --> score --> rank (when state["rank"]) --> END
+    result = await run_verify(root, out, tasks, specs, settings, rank=True)
+    result.scores_file, result.priority_file, result.new_answers, result.model_calls
 
-`vischain eval` runs it without `rank`, `vischain verify` with it. Graph state holds paths and
-counts only; the opened models live in the closure `build_graph` makes. Everything a node
-produces goes to the output folder:
+Everything goes to the output folder:
 
     OUT/answers.jsonl   one line per question per model, appended (fsynced) as answers come
     OUT/calls.sqlite    the model-call cache: a re-run costs no model calls
@@ -13,7 +13,8 @@ produces goes to the output folder:
     OUT/priority.jsonl  tasks ranked for human review (rank only)
 
 A killed run resumes: a (model, task) whose questions are all in answers.jsonl is not asked again,
-and a half-answered multi-turn task replays its earlier turns from the call cache.
+and a half-answered multi-turn task replays its earlier turns from the call cache. There is no
+graph or checkpointer here: answers.jsonl is the checkpoint, and scoring is cheap to redo.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypedDict
 
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.chat import ChatModel, SamplingParams
@@ -65,13 +65,15 @@ class EvalSettings:
     """Resamples and seed of the 95% intervals."""
 
 
-class VerifyState(TypedDict, total=False):
-    root: str
-    out: str
-    rank: bool
+@dataclass(frozen=True)
+class VerifyResult:
     new_answers: int
-    scores_file: str
-    priority_file: str
+    """Answer lines appended by this run (0 when everything was answered before)."""
+    model_calls: int
+    """Calls that reached a model (cache hits excluded)."""
+    scores_file: Path
+    priority_file: Path | None
+    """None unless ranked (verify)."""
 
 
 def model_name(spec: ModelSpec) -> str:
@@ -161,60 +163,37 @@ async def answer_all(tasks: list[TaskItem], models: list[EvalModel], settings: E
     return sum(job.result() for job in jobs)
 
 
-# ---- the graph ---------------------------------------------------------------------------------
+# ---- scores and priority ------------------------------------------------------------------------
 
-def build_graph(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSettings):
-    """The compiled answer -> score -> [rank] graph over opened models."""
-    names = [m.name for m in models]
+def write_scores(out: Path, root: Path, lines: list[dict], models: list[EvalModel], settings: EvalSettings) -> Path:
+    scores = {"path": str(root), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "prompt_hash": prompt_hash(), "history": settings.history, "max_tokens": settings.max_tokens,
+              "label_style": LABEL_STYLE, "bootstrap": asdict(settings.bootstrap),
+              "models": {m.name: {"weight": m.weight} for m in models},
+              "scores": score_answers(lines, settings.bootstrap)}
+    return write_atomically(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
 
-    async def answer(state: VerifyState) -> VerifyState:
-        out = Path(state["out"])
-        log = AnswerLog(out / "answers.jsonl")
-        return {"new_answers": await answer_all(tasks, models, settings, log, out / "labels")}
 
-    def score(state: VerifyState) -> VerifyState:
-        out = Path(state["out"])
-        lines = AnswerLog(out / "answers.jsonl").select(names, tasks, settings.history)
-        scores = {"path": state["root"], "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "prompt_hash": prompt_hash(), "history": settings.history, "max_tokens": settings.max_tokens,
-                  "label_style": LABEL_STYLE, "bootstrap": asdict(settings.bootstrap),
-                  "models": {m.name: {"weight": m.weight} for m in models},
-                  "scores": score_answers(lines, settings.bootstrap)}
-        write_atomically(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
-        return {"scores_file": str(out / "scores.json")}
-
-    def rank(state: VerifyState) -> VerifyState:
-        out = Path(state["out"])
-        lines = AnswerLog(out / "answers.jsonl").select(names, tasks, settings.history)
-        priority = rank_tasks(lines, tasks, {m.name: m.weight for m in models}, Path(state["root"]))
-        for entry in priority:
-            require("priority", entry, str(out / "priority.jsonl"))
-        write_atomically(out / "priority.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in priority))
-        return {"priority_file": str(out / "priority.jsonl")}
-
-    from langgraph.graph import END, START, StateGraph  # here: `vischain --help` need not import langgraph
-
-    graph = StateGraph(VerifyState)
-    graph.add_node("answer", answer)
-    graph.add_node("score", score)
-    graph.add_node("rank", rank)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", "score")
-    graph.add_conditional_edges("score", lambda state: "rank" if state.get("rank") else END, ["rank", END])
-    graph.add_edge("rank", END)
-    return graph.compile()
+def write_priority(out: Path, root: Path, lines: list[dict], tasks: list[TaskItem], models: list[EvalModel]) -> Path:
+    priority = rank_tasks(lines, tasks, {m.name: m.weight for m in models}, root)
+    for entry in priority:
+        require("priority", entry, str(out / "priority.jsonl"))
+    return write_atomically(out / "priority.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in priority))
 
 
 async def run_verify(root: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
-                     settings: EvalSettings, rank: bool) -> dict:
-    """Open the models, run the graph, close them. Returns the final state plus `model_calls`."""
+                     settings: EvalSettings, rank: bool) -> VerifyResult:
+    """Open the models, answer, score, and rank when asked; the models are closed whatever happens."""
     cache = CallCache(out / "calls.sqlite")
     models: list[EvalModel] = []
     try:
         models = open_models(specs, cache)
-        graph = build_graph(tasks, models, settings)
-        state = await graph.ainvoke({"root": str(root), "out": str(out), "rank": rank})
-        return {**state, "model_calls": sum(m.client.calls for m in models)}
+        log = AnswerLog(out / "answers.jsonl")
+        new_answers = await answer_all(tasks, models, settings, log, out / "labels")
+        lines = log.select([m.name for m in models], tasks, settings.history)
+        scores_file = write_scores(out, root, lines, models, settings)
+        priority_file = write_priority(out, root, lines, tasks, models) if rank else None
+        return VerifyResult(new_answers, sum(m.client.calls for m in models), scores_file, priority_file)
     finally:
         for model in models:
             await model.client.aclose()

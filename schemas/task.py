@@ -92,6 +92,29 @@ class IomrTask(TypedDict):
 Task = ItmrTask | IcirTask | IomrTask
 
 
+# ---- plan.json: the planner's skeleton beside task.json (schemas/plan.schema.json) ---------------
+
+class PlanImage(TypedDict):
+    role: str
+    """correct, distractor or condition."""
+    description: str
+
+
+class PlanStep(TypedDict):
+    question: str
+    scene_description: str
+    """What the correct image shows, as one sentence of a story (ImageChain's scene text)."""
+    images: list[PlanImage]
+
+
+class Plan(TypedDict):
+    task_kind: str
+    topic: str
+    title: str
+    initial_scene_description: str
+    steps: list[PlanStep]
+
+
 def detect_kind(task) -> str | None:
     """The VisChainBench kind of a task.json by its shape (foreign folders carry no kind field)."""
     if isinstance(task, dict):

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from agents.backends.factory import ModelSpec, parse_model_arg
 from agents.protocol.turns import HISTORY_MODES
-from graphs.verify import EvalSettings, model_name, run_verify
+from graphs.profile import load_profile
+from graphs.verify import EvalSettings, VerifyResult, model_name, run_verify
 from schemas.errors import EXIT_INVALID, UsageError
 from schemas.rules import validate_path
 from schemas.task import TaskItem, load_tasks
@@ -72,22 +73,15 @@ def resolve_models(flags: list[str] | None, profile: str | None, concurrency: in
 
 
 def profile_verifiers(name: str) -> list[tuple[ModelSpec, float]]:
-    from vischain.profiles import load_profile
-
-    verifiers = load_profile(name).get("models", {}).get("verifiers") or []
+    verifiers = load_profile(name).verifiers
     if not verifiers:
         raise UsageError(f"--profile {name}: models.verifiers is empty; name models with --model")
-    specs = []
-    for i, entry in enumerate(verifiers):
-        fields = {k: v for k, v in entry.items() if k != "weight"}
-        specs.append((ModelSpec.from_dict(fields, f"--profile {name}: models.verifiers[{i}]"),
-                      float(entry.get("weight", 1.0))))
-    return specs
+    return [(v.spec, v.weight) for v in verifiers]
 
 
 def run_models(path: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
-               settings: EvalSettings, rank: bool) -> dict:
-    """Run the verify graph (inside one_line_errors: a failed call is one line; answers so far are kept)."""
+               settings: EvalSettings, rank: bool) -> VerifyResult:
+    """Run verify's answer/score/rank steps (inside one_line_errors: a failed call is one line; answers so far are kept)."""
     return asyncio.run(run_verify(path, out, tasks, specs, settings, rank))
 
 
@@ -130,8 +124,8 @@ def evaluate(
             out = path / "verify"
         specs = resolve_models(model, profile, concurrency)
         settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens)
-        state = run_models(path, out, tasks, specs, settings, rank=False)
-    scores = json.loads(Path(state["scores_file"]).read_text())
+        result = run_models(path, out, tasks, specs, settings, rank=False)
+    scores = json.loads(Path(result.scores_file).read_text())
     console.print(scores_table(scores))
-    console.print(f"{state['new_answers']} new answer(s), {state['model_calls']} model call(s); "
-                  f"answers: {out / 'answers.jsonl'}; scores: {state['scores_file']}", highlight=False)
+    console.print(f"{result.new_answers} new answer(s), {result.model_calls} model call(s); "
+                  f"answers: {out / 'answers.jsonl'}; scores: {result.scores_file}", highlight=False)

@@ -63,7 +63,8 @@ def merge_runs(stores: list[RunStore], out: Path) -> dict:
             old = ref.folder.relative_to(store.root).as_posix()
             task = json.loads((ref.folder / "task.json").read_text())
             lines = {name: provenance[f"{old}/{name}"] for _, name in task_images(task)}
-            taken = [seen[line["sha256"]] for line in lines.values() if not line["synthetic"] and line["sha256"] in seen]
+            taken = [seen[line["sha256"]] for line in lines.values()
+                     if not line["synthetic"] and line["sha256"] in seen]
             if taken:
                 duplicates += 1
                 target.append_failure({"task_id": f"{store.root.name}/{ref.task_id}", "kind": ref.kind,

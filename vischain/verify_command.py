@@ -72,10 +72,10 @@ def verify(
         specs = resolve_models(model, profile, concurrency)
         settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens)
         out = run / "verify"
-        state = run_models(run, out, tasks, specs, settings, rank=True)
-    priority = [json.loads(line) for line in Path(state["priority_file"]).read_text().splitlines() if line]
+        result = run_models(run, out, tasks, specs, settings, rank=True)
+    priority = [json.loads(line) for line in Path(result.priority_file).read_text().splitlines() if line]
     report = write_report(out / "report.html", priority, tasks, out / "labels", f"vischain verify: {run.name}")
-    console.print(scores_table(json.loads(Path(state["scores_file"]).read_text())))
+    console.print(scores_table(json.loads(Path(result.scores_file).read_text())))
     console.print(priority_table(priority))
-    console.print(f"{state['new_answers']} new answer(s), {state['model_calls']} model call(s); "
-                  f"priority: {state['priority_file']}; report: {report}", highlight=False)
+    console.print(f"{result.new_answers} new answer(s), {result.model_calls} model call(s); "
+                  f"priority: {result.priority_file}; report: {report}", highlight=False)

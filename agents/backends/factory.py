@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from agents.backends.chat import BackendError, ChatModel
+from agents.backends.openai_client import OpenAIBackend, RetryPolicy
+from agents.backends.vllm_server import VLLMBackend
 
 BACKENDS = ("transformers", "openai", "vllm")
 
@@ -45,38 +47,43 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "model") -> "ModelSpec":
+        """A spec from a profile or recipe entry. `model` takes the `--model` forms too
+        (`openai:NAME@URL`, `vllm:ID`, `transformers:ID`); the entry's other fields then refine it."""
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise BackendError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-        if "model" not in data:
-            raise BackendError(f"{where}: field 'model' is required")
+        if not isinstance(data.get("model"), str) or not data["model"].strip():
+            raise BackendError(f"{where}.model: a model name is required")
         values = dict(data)
         if isinstance(values.get("base_urls"), (list, str)):
             urls = values["base_urls"]
             values["base_urls"] = (urls,) if isinstance(urls, str) else tuple(urls)
+        parsed = parse_model_arg(values["model"], where=f"{where}.model")
+        if parsed.backend != "transformers" or values["model"].startswith("transformers:"):
+            if values.get("backend", parsed.backend) != parsed.backend:
+                raise BackendError(f"{where}: model says backend {parsed.backend}, backend says {values['backend']}")
+            values = {**{k: v for k, v in asdict(parsed).items() if k in ("model", "backend", "api_key_env")},
+                      **({"base_urls": parsed.base_urls} if parsed.base_urls else {}),
+                      **{k: v for k, v in values.items() if k not in ("model", "backend")}}
         return cls(**values)
 
 
 def open_backend(spec: ModelSpec) -> ChatModel:
     if spec.backend == "transformers":
+        # here: torch and transformers load only when a model runs in this process
         from agents.backends.transformers_local import TransformersBackend
 
         return TransformersBackend(spec.model, device=spec.device)
     if spec.backend == "openai":
-        from agents.backends.openai_client import OpenAIBackend, RetryPolicy
-
         key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         return OpenAIBackend(spec.model, list(spec.base_urls), api_key=key, concurrency=spec.concurrency,
                              retry=RetryPolicy(attempts=spec.retries, timeout=spec.timeout))
-    from agents.backends.openai_client import RetryPolicy
-    from agents.backends.vllm_server import VLLMBackend
-
     return VLLMBackend(spec.model, concurrency=spec.concurrency, tensor_parallel_size=spec.tensor_parallel_size,
                        gpu_memory_utilization=spec.gpu_memory_utilization, command=spec.server_command,
                        retry=RetryPolicy(attempts=spec.retries, timeout=spec.timeout))
 
 
-def parse_model_arg(text: str) -> ModelSpec:
+def parse_model_arg(text: str, where: str = "--model") -> ModelSpec:
     """The `--model` flag's forms, shared by every command that names a model:
 
         tiny:qwen2-vl | ./folder | org/name           in-process transformers
@@ -88,10 +95,10 @@ def parse_model_arg(text: str) -> ModelSpec:
     if backend == "openai":
         name, _, urls = rest.partition("@")
         if not name or not urls:
-            raise BackendError(f"--model {text!r}: expected openai:NAME@http://host:port/v1")
+            raise BackendError(f"{where} {text!r}: expected openai:NAME@http://host:port/v1")
         return ModelSpec(model=name, backend="openai", base_urls=tuple(urls.split(",")), api_key_env="OPENAI_API_KEY")
     if backend in ("transformers", "vllm") and rest:
         return ModelSpec(model=rest, backend=backend)
     if not text.strip():
-        raise BackendError("--model: empty model name")
+        raise BackendError(f"{where}: empty model name")
     return ModelSpec(model=text, backend="transformers")

@@ -14,6 +14,8 @@ chosen ones into the task folder. Any agent that cannot produce valid output end
 
     graph = build_generate_graph(context).compile(checkpointer=saver)
     await graph.ainvoke(initial_state(spec, domain), {"configurable": {"thread_id": spec.task_id}})
+
+(The runner, graphs/generate/runner.py, does this for every task of a run.)
 """
 
 from __future__ import annotations
@@ -27,11 +29,18 @@ from langgraph.graph import END, START, StateGraph
 from agents.ask import AgentError
 from agents.keywords import write_queries
 from agents.planner import write_plan
-from graphs.generate_context import GenerateContext
-from graphs.image_slots import SlotWork
-from graphs.task_layout import plan_slots, task_json
+from graphs.generate.context import GenerateContext
+from graphs.generate.layout import plan_slots, task_json
+from graphs.generate.slots import Slot, SlotWork
+from graphs.generate.task_list import TaskSpec
 from schemas.rules import task_problems
 from schemas.schema_check import SchemaViolation
+from schemas.task import Plan
+
+
+class Failure(TypedDict):
+    stage: str
+    reason: str
 
 
 class TaskState(TypedDict, total=False):
@@ -40,16 +49,16 @@ class TaskState(TypedDict, total=False):
     topic: str
     domain: str
     seed: int
-    plan: dict | None
-    slots: list[dict]
-    """One per image the task needs (graphs/task_layout.py); each carries its own search history."""
-    failure: dict | None
-    """{"stage", "reason"} once the task cannot be finished."""
+    plan: Plan | None
+    slots: list[Slot]
+    """One per image the task needs (graphs/generate/layout.py); each carries its own search history."""
+    failure: Failure | None
+    """Set once the task cannot be finished; the runner writes it to failures.jsonl."""
     task_dir: str | None
     """Run-relative task folder, once assemble wrote it."""
 
 
-def initial_state(spec, domain: str) -> TaskState:
+def initial_state(spec: TaskSpec, domain: str) -> TaskState:
     return {"task_id": spec.task_id, "kind": spec.kind, "topic": spec.topic, "domain": domain,
             "seed": spec.seed, "plan": None, "slots": [], "failure": None, "task_dir": None}
 
@@ -83,7 +92,7 @@ def build_generate_graph(ctx: GenerateContext) -> StateGraph:
 
     async def fetch(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "fetch")
-        return {"slots": await _each_open(state["slots"], lambda slot: work.fetch(slot, state["task_id"]))}
+        return {"slots": await _each_open(state["slots"], work.fetch)}
 
     async def validate(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "validate")
@@ -148,7 +157,7 @@ def _failing_as(stage: str, node):
     return run
 
 
-async def _each_open(slots: list[dict], work) -> list[dict]:
+async def _each_open(slots: list[Slot], work) -> list[Slot]:
     """`work(slot)` on every open slot concurrently; the first AgentError wins after all have finished."""
     todo = [i for i, slot in enumerate(slots) if slot["status"] == "open"]
     results: list[Any] = await asyncio.gather(*(work(slots[i]) for i in todo), return_exceptions=True)

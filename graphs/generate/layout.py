@@ -13,18 +13,20 @@ not always first, and a re-run writes the same task.
 
 from __future__ import annotations
 
-import json
 import random
 import string
 from pathlib import Path
 
+from graphs.generate.slots import Slot, SlotImage, new_slot
+from schemas.task import Plan, Task, task_metadata
 
-def plan_slots(plan: dict) -> list[dict]:
-    """One dict per image the task needs: key, step (0 = the iomr start), role, description."""
+
+def plan_slots(plan: Plan) -> list[Slot]:
+    """One slot per image the task needs: key, step (0 = the iomr start), role, description."""
     kind = plan["task_kind"]
     slots = []
     if kind == "iomr":
-        slots.append(_slot("start", 0, "condition", plan["initial_scene_description"]))
+        slots.append(new_slot("start", 0, "condition", plan["initial_scene_description"]))
     for number, step in enumerate(plan["steps"], start=1):
         options = iter(string.ascii_uppercase if kind == "iomr" else
                        (string.ascii_lowercase if kind == "itmr" else [str(i) for i in range(1, 27)]))
@@ -33,23 +35,17 @@ def plan_slots(plan: dict) -> list[dict]:
                 key = f"c{number}"
             else:
                 key = f"{'q' if kind == 'itmr' else 's'}{number}_{next(options)}"
-            slots.append(_slot(key, number, image["role"], image["description"]))
+            slots.append(new_slot(key, number, image["role"], image["description"]))
     return slots
 
 
-def _slot(key: str, step: int, role: str, description: str) -> dict:
-    return {"key": key, "step": step, "role": role, "description": description,
-            "status": "open", "rounds": 0, "queries": [], "tried": [], "candidates": [], "kept": [],
-            "image": None}
-
-
-def task_json(plan: dict, slots: list[dict], *, domain: str, seed: int) -> tuple[dict, dict[str, dict]]:
+def task_json(plan: Plan, slots: list[Slot], *, domain: str, seed: int) -> tuple[Task, dict[str, SlotImage]]:
     """The task.json of the plan's kind, and its images: file name in the task folder -> the slot's image."""
     images = {slot["key"]: slot["image"] for slot in slots}
     names = {key: f"{key}{Path(image['file']).suffix}" for key, image in images.items()}
     rng = random.Random(seed)
-    metadata = json.dumps({"domain": domain, "topic": plan["topic"], "title": plan["title"]}, sort_keys=True)
-    by_step: dict[int, list[dict]] = {}
+    metadata = task_metadata(domain, plan["topic"], plan["title"])
+    by_step: dict[int, list[Slot]] = {}
     for slot in slots:
         by_step.setdefault(slot["step"], []).append(slot)
     build = {"itmr": _itmr, "icir": _icir, "iomr": _iomr}[plan["task_kind"]]

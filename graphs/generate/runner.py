@@ -5,7 +5,8 @@ a checkpoint with work left resumes from it (`ainvoke(None)`); anything else sta
 model call goes through one cache in the run's calls.sqlite, so work finished before a kill costs
 no model call again even when its graph step had not been checkpointed yet.
 
-    summary = asyncio.run(run_tasks(store, profile, specs, domain="engineering", concurrency=8))
+    store = open_run(request)                      # graphs/generate/request.py
+    summary = asyncio.run(run_tasks(store, request))
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.factory import ModelSpec, open_backend
 from agents.painter import Painter
 from agents.retrieval.fetch import Fetcher
 from agents.retrieval.policy import FetchPolicy
-from agents.retrieval.search import SearchSettings
-from graphs.generate import build_generate_graph, initial_state
-from graphs.generate_context import GenerateContext, GenerateSettings
-from schemas.licences import LicencePolicy
+from graphs.generate.context import GenerateContext
+from graphs.generate.graph import build_generate_graph, initial_state
+from graphs.generate.request import RunRequest
+from graphs.generate.task_list import TaskSpec
+from graphs.profile import AGENT_ROLES, Profile
 from schemas.run_store import RunStore
-from vischain.task_list import TaskSpec
-
-AGENT_ROLES = ("planner", "keywords", "validator")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class RunSummary:
     failed: Counter = field(default_factory=Counter)
     """Tasks of each kind with a failures.jsonl line."""
     failures: list[dict] = field(default_factory=list)
+    """failures.jsonl lines of the failed tasks (schemas/failure.schema.json)."""
     retrieved: int = 0
     painted: int = 0
     model_calls: int = 0
@@ -48,9 +50,11 @@ class RunSummary:
     seconds: float = 0.0
 
 
-async def run_tasks(store: RunStore, profile: dict, specs: list[TaskSpec], *, domain: str, concurrency: int,
-                    on_stage=lambda task_id, stage: None, on_done=lambda task_id, outcome: None) -> RunSummary:
+async def run_tasks(store: RunStore, request: RunRequest, on_stage=lambda task_id, stage: None,
+                    on_done=lambda task_id, outcome: None) -> RunSummary:
+    """Every task of the request made, failed, or kept from an earlier run; the summary counts them."""
     started = time.perf_counter()
+    specs, domain = request.specs, request.domain
     failed_ids = {line["task_id"] for line in store.read_jsonl("failures.jsonl")}
     finished = {s.task_id for s in specs if store.has_task(s.kind, s.task_id) or s.task_id in failed_ids}
     for task_id in finished:
@@ -61,14 +65,14 @@ async def run_tasks(store: RunStore, profile: dict, specs: list[TaskSpec], *, do
         return summary
     cache = CallCache(store.calls_db)
     async with AsyncExitStack() as stack:
-        ctx = await _open_context(stack, store, profile, cache, on_stage)
+        ctx = await _open_context(stack, store, request.profile, cache, on_stage)
         saver = await stack.enter_async_context(_saver(store.state_db))
         # Imports and models are loaded: park their objects outside the collector's reach, or every
         # full collection walks them all again (133 ms each, 4 ms per task in bench/orchestration.py).
         gc.freeze()
         graph = build_generate_graph(ctx).compile(checkpointer=saver)
         recursion_limit = 12 + 5 * (ctx.settings.refine_rounds + 1)
-        slots = asyncio.Semaphore(concurrency)
+        slots = asyncio.Semaphore(request.concurrency)
 
         async def one(spec: TaskSpec) -> None:
             async with slots:
@@ -107,39 +111,31 @@ async def _run_one(graph, store: RunStore, spec: TaskSpec, domain: str, recursio
     return "failed"
 
 
-async def _open_context(stack: AsyncExitStack, store: RunStore, profile: dict, cache: CallCache,
+async def _open_context(stack: AsyncExitStack, store: RunStore, profile: Profile, cache: CallCache,
                         on_stage) -> GenerateContext:
     """One backend per distinct model spec (keywords and validator often share one), all behind the cache."""
     backends: dict[ModelSpec, CachedChatModel] = {}
     agents = {}
     for role in AGENT_ROLES:
-        spec = ModelSpec.from_dict(profile["models"][role], where=f"models.{role}")
+        spec = profile.agent(role)
         if spec not in backends:
             backends[spec] = CachedChatModel(open_backend(spec), cache)
             stack.push_async_callback(backends[spec].aclose)
         agents[role] = backends[spec]
-    painter_block = profile["painter"]
-    painter = Painter(painter_block["model"], device=painter_block.get("device", "cpu"),
-                      steps=painter_block.get("steps", 25), size=painter_block.get("size", 512),
-                      guidance_scale=painter_block.get("guidance_scale", 7.5))
-    licences = LicencePolicy(frozenset(profile["licences"]["allow"]), profile["licences"]["accept_unverified"])
-    search = profile["search"]
-    fetch_policy = FetchPolicy(allow_loopback=bool(search.get("allow_loopback", False)))
-    fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, licences))
+    p = profile.painter
+    painter = Painter(p.model, device=p.device, steps=p.steps, size=p.size, guidance_scale=p.guidance_scale)
+    fetch_policy = FetchPolicy(allow_loopback=profile.search.allow_loopback)
+    fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, profile.licences))
     for line in store.read_jsonl("provenance.jsonl"):  # images already in tasks are not fetched again
         fetcher.remember(line["sha256"], line["phash"])
-    settings = SearchSettings(folder=Path(search["folder"]) if search.get("folder") else None,
-                              **({"openverse_url": search["openverse_url"]} if search.get("openverse_url") else {}))
     return GenerateContext(store=store, planner=agents["planner"], keywords=agents["keywords"],
-                           validator=agents["validator"], painter=painter, fetcher=fetcher, search=settings,
-                           providers=tuple(search["providers"]), licences=licences,
-                           settings=GenerateSettings.from_profile(profile["generate"]), on_stage=on_stage)
+                           validator=agents["validator"], painter=painter, fetcher=fetcher,
+                           search=profile.search.settings(), providers=profile.search.providers,
+                           licences=profile.licences, settings=profile.generate, on_stage=on_stage)
 
 
 @asynccontextmanager
 async def _saver(path: Path):
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         # The saver commits about 28 times per task. NORMAL (the saver turns WAL on) skips the fsync
         # of each: a killed process still loses nothing, a power cut at most the last few checkpoints,
@@ -148,7 +144,7 @@ async def _saver(path: Path):
         yield saver
 
 
-def summarise(store: RunStore, specs: list[TaskSpec]) -> RunSummary:
+def summarise(store: RunStore, specs: tuple[TaskSpec, ...]) -> RunSummary:
     """Counts over the task list as the run folder has it now (this run and earlier ones)."""
     summary = RunSummary(requested=len(specs))
     failures = {line["task_id"]: line for line in store.read_jsonl("failures.jsonl")}

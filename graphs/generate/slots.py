@@ -1,30 +1,87 @@
 """One image slot through search, fetch, validate and paint: the work behind the graph's nodes.
 
-A slot is a plain dict (graphs/task_layout.py) so it checkpoints as JSON. Each step returns a new
-dict; `tried` keeps a short history (query and outcome) that the keywords agent sees next round.
-Candidates are stored as dicts and rebuilt into `Candidate` objects only inside a step.
+A slot is one image a task needs (graphs/generate/layout.py makes them from the plan). It is a
+TypedDict, so it checkpoints as JSON; each step returns a new slot. `tried` keeps a short history
+(query and outcome) that the keywords agent sees next round. Candidates are stored as their JSON
+record and rebuilt into `Candidate` objects only inside a step.
+
+    open ──search/fetch/validate──► accepted
+      └── rounds run out ─────────► exhausted ──paint──► painted
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal, NotRequired, TypedDict
 
 from agents.retrieval.fetch import Kept
-from agents.retrieval.search import Candidate, search_images
+from agents.retrieval.search import search_images
+from agents.retrieval.search.candidate import Candidate
 from agents.validator import check_image
-from graphs.generate_context import GenerateContext
+from graphs.generate.context import GenerateContext
 from schemas.licences import Licence
+from schemas.provenance import ProvenanceLine, painted_line
 
 POOL = "images"  # run-relative folder every fetched or painted image lands in, named by its SHA-256
-TRIED_KEPT = 12  # history lines a slot keeps; the keywords prompt shows the last 6
+TRIED_KEPT = 12  # history lines a slot keeps; the keywords prompt shows the last 4
+
+SlotStatus = Literal["open", "accepted", "exhausted", "painted"]
+
+
+class Tried(TypedDict):
+    """One search, download or verdict that gave the slot no image, shown to the keywords agent."""
+
+    query: str
+    outcome: str
+    url: NotRequired[str]
+
+
+class SlotImage(TypedDict):
+    """An image in the run's pool: the one a slot holds, or one it fetched and has yet to validate."""
+
+    file: str
+    """Run-relative path in the pool (images/<sha256>.<ext>)."""
+    sha256: str
+    phash: str
+    provenance: ProvenanceLine
+    url: NotRequired[str]
+    """Retrieved images: the candidate URL it came from."""
+    title: NotRequired[str | None]
+
+
+class Slot(TypedDict):
+    key: str
+    """The image's file stem in the task folder: q1_a, s2_3, start, c1, s1_B, ..."""
+    step: int
+    """1-based plan step; 0 for the IOMR start image."""
+    role: str
+    """correct, distractor or condition."""
+    description: str
+    """What the image must show (the planner's words): the query seed and the validator's yardstick."""
+    status: SlotStatus
+    rounds: int
+    """Search rounds done."""
+    queries: list[str]
+    tried: list[Tried]
+    candidates: list[dict]
+    """This round's search results, as `asdict(Candidate)`."""
+    kept: list[SlotImage]
+    """This round's fetched images, in candidate order, for the validator."""
+    image: SlotImage | None
+    """The accepted or painted image."""
+
+
+def new_slot(key: str, step: int, role: str, description: str) -> Slot:
+    return {"key": key, "step": step, "role": role, "description": description, "status": "open", "rounds": 0,
+            "queries": [], "tried": [], "candidates": [], "kept": [], "image": None}
 
 
 class SlotWork:
     def __init__(self, ctx: GenerateContext):
         self.ctx = ctx
 
-    async def search(self, slot: dict) -> dict:
+    async def search(self, slot: Slot) -> Slot:
         """Candidates for the slot's queries, most specific query first, skipping URLs tried before.
 
         A URL another slot of this run has taken is skipped too: concurrent slots with similar
@@ -48,20 +105,20 @@ class SlotWork:
                 break
         return {**slot, "candidates": [asdict(c) for c in found], "tried": _trim(slot["tried"] + tried)}
 
-    async def fetch(self, slot: dict, task_id: str) -> dict:
+    async def fetch(self, slot: Slot) -> Slot:
         candidates = [_candidate(c) for c in slot["candidates"]]
         outcomes = await self.ctx.fetcher.fetch_all(candidates, POOL)
         kept, tried = [], []
         for candidate, outcome in zip(candidates, outcomes):
             if isinstance(outcome, Kept):
-                kept.append({"url": candidate.url, "title": candidate.title, "file": outcome.file, "sha256": outcome.sha256, "phash": outcome.phash,
-                             "provenance": outcome.provenance()})
+                kept.append({"url": candidate.url, "title": candidate.title, "file": outcome.file,
+                             "sha256": outcome.sha256, "phash": outcome.phash, "provenance": outcome.provenance()})
             else:
                 tried.append({"url": candidate.url, "query": candidate.title or candidate.url,
                               "outcome": f"not fetched: {outcome.reason}"})
         return {**slot, "candidates": [], "kept": kept, "tried": _trim(slot["tried"] + tried)}
 
-    async def validate(self, slot: dict, task_seed: int) -> dict:
+    async def validate(self, slot: Slot, task_seed: int) -> Slot:
         """The first kept image the validator accepts wins; then count the round."""
         image, tried = None, []
         for number, kept in enumerate(slot["kept"]):
@@ -83,18 +140,15 @@ class SlotWork:
         return {**slot, "kept": [], "image": image, "status": status, "rounds": rounds,
                 "tried": _trim(slot["tried"] + tried)}
 
-    async def paint(self, slot: dict, task_seed: int) -> dict:
+    async def paint(self, slot: Slot, task_seed: int) -> Slot:
         """A synthetic image from the slot description, marked so in provenance with model and seed."""
         seed = _slot_seed(task_seed, slot["key"])
         painted = await self.ctx.painter.paint(slot["description"], seed, self.ctx.store.root / POOL)
-        phash = painted.phash
         file = Path(painted.path).relative_to(self.ctx.store.root).as_posix()
-        provenance = {"file": file, "sha256": painted.sha256, "phash": phash, "provider": "painter",
-                      "source_url": None, "page_url": None, "licence": None, "creator": None,
-                      "attribution": None, "synthetic": True,
-                      "generator": {"model": painted.model, "seed": painted.seed, "prompt": painted.prompt},
-                      "validator": {"verdict": "skipped", "reason": "painted from the slot description"}}
-        image = {"file": file, "sha256": painted.sha256, "phash": phash, "provenance": provenance}
+        provenance = painted_line(file, painted.sha256, painted.phash,
+                                  generator={"model": painted.model, "seed": painted.seed, "prompt": painted.prompt},
+                                  validator={"verdict": "skipped", "reason": "painted from the slot description"})
+        image: SlotImage = {"file": file, "sha256": painted.sha256, "phash": painted.phash, "provenance": provenance}
         return {**slot, "image": image, "status": "painted"}
 
 
@@ -107,5 +161,5 @@ def _candidate(data: dict) -> Candidate:
     return Candidate(**{**data, "licence": Licence(**licence) if licence else None})
 
 
-def _trim(tried: list[dict]) -> list[dict]:
+def _trim(tried: list[Tried]) -> list[Tried]:
     return tried[-TRIED_KEPT:]

@@ -19,7 +19,6 @@ from benchmark_data import DOMAINS_DIR
 from schemas.errors import UsageError
 from schemas.task import TASK_KINDS
 
-DOMAIN_DIR = DOMAINS_DIR
 KIND_CHOICES = (*TASK_KINDS, "mixed")
 
 
@@ -33,22 +32,39 @@ class TaskSpec:
     """Seeds every sampled call and the choice shuffle of this task."""
 
 
+@dataclass(frozen=True)
+class Domain:
+    """A domain file (benchmark_data/domains/NAME.yaml)."""
+
+    name: str
+    description: str
+    topics: dict[str, tuple[str, ...]]
+    """Seed topics per task kind; the planner turns each into a task of that kind."""
+    mix: dict[str, float]
+    """Share of each kind when --kind mixed."""
+
+
 def known_domains() -> list[str]:
-    return sorted(p.stem for p in DOMAIN_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in DOMAINS_DIR.glob("*.yaml"))
 
 
-def load_domain(name: str) -> dict:
+def load_domain(name: str) -> Domain:
     """A domain file by name (benchmark_data/domains/NAME.yaml), checked; UsageError names --domain."""
-    path = DOMAIN_DIR / f"{name}.yaml"
+    path = DOMAINS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UsageError(f"--domain: unknown domain {name!r}; known: {', '.join(known_domains())}")
     domain = yaml.safe_load(path.read_text())
+    topics = domain.get("topics") if isinstance(domain, dict) else None
     for kind in TASK_KINDS:
-        if not domain.get("topics", {}).get(kind):
-            raise UsageError(f"{path}: topics.{kind}: at least one seed topic is required")
-    if set(domain.get("mix", {})) - set(TASK_KINDS) or not any(domain.get("mix", {}).values()):
+        items = (topics or {}).get(kind)
+        if not items or not isinstance(items, list) or not all(isinstance(t, str) and t.strip() for t in items):
+            raise UsageError(f"{path}: topics.{kind}: at least one seed topic (a list of strings) is required")
+    mix = domain.get("mix", {})
+    if not isinstance(mix, dict) or set(mix) - set(TASK_KINDS) or not any(mix.values()) \
+            or not all(isinstance(v, (int, float)) and v >= 0 for v in mix.values()):
         raise UsageError(f"{path}: mix: give a share for some of {', '.join(TASK_KINDS)}")
-    return {**domain, "name": name}
+    return Domain(name, str(domain.get("description", "")), {k: tuple(topics[k]) for k in TASK_KINDS},
+                  {k: float(v) for k, v in mix.items()})
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -64,9 +80,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return index, count
 
 
-def plan_tasks(domain: dict, kind: str, count: int, seed: int, shard: tuple[int, int] = (1, 1)) -> list[TaskSpec]:
-    kinds = [kind] * count if kind != "mixed" else mixed_kinds(domain["mix"], count)
-    topics = {k: _shuffled(domain["topics"][k], f"{seed}:{domain['name']}:{k}") for k in TASK_KINDS}
+def plan_tasks(domain: Domain, kind: str, count: int, seed: int, shard: tuple[int, int] = (1, 1)) -> list[TaskSpec]:
+    kinds = [kind] * count if kind != "mixed" else mixed_kinds(domain.mix, count)
+    topics = {k: _shuffled(domain.topics[k], f"{seed}:{domain.name}:{k}") for k in TASK_KINDS}
     specs, per_kind = [], dict.fromkeys(TASK_KINDS, 0)
     for task_kind in kinds:
         per_kind[task_kind] += 1
@@ -74,7 +90,7 @@ def plan_tasks(domain: dict, kind: str, count: int, seed: int, shard: tuple[int,
         task_id = f"{task_kind}-{number:04d}"
         # Topics repeat once the list runs out; the task seed differs, so the plan does too.
         topic = topics[task_kind][(number - 1) % len(topics[task_kind])]
-        specs.append(TaskSpec(task_id, task_kind, topic, _seed(f"{seed}:{domain['name']}:{task_id}")))
+        specs.append(TaskSpec(task_id, task_kind, topic, _seed(f"{seed}:{domain.name}:{task_id}")))
     index, shards = shard
     return specs[index - 1::shards]
 
@@ -92,7 +108,7 @@ def mixed_kinds(mix: dict[str, float], count: int) -> list[str]:
     return kinds
 
 
-def _shuffled(items: list[str], key: str) -> list[str]:
+def _shuffled(items: tuple[str, ...], key: str) -> list[str]:
     items = list(items)
     random.Random(key).shuffle(items)
     return items

@@ -43,13 +43,13 @@ def corrupted_run(tmp_path):
 def test_the_corrupted_task_tops_the_priority_list(corrupted_run):
     root, oracle = corrupted_run
     with oracle:
-        state = verify(root, oracle.server.base_url, "good", "weak")
+        result = verify(root, oracle.server.base_url, "good", "weak")
     priority = [json.loads(s) for s in (root / "verify" / "priority.jsonl").read_text().splitlines()]
     assert len(priority) == 9 and priority[0]["task_id"] == "itmr-0002" and priority[0]["kind"] == "itmr"
     assert {a["answer"] for a in priority[0]["evidence"][0]["answers"]} == {"1"}  # both say the old truth
     assert priority[0]["evidence"][0]["truth"] == "2"
     assert {e["task_id"] for e in priority[1:3]} == {"iomr-0003", "icir-0002"}
-    assert state["new_answers"] == 2 * 15 and state["model_calls"] == 2 * 15  # 9 tasks, 15 questions, 2 models
+    assert result.new_answers == 2 * 15 and result.model_calls == 2 * 15  # 9 tasks, 15 questions, 2 models
     scores = json.loads((root / "verify" / "scores.json").read_text())
     assert scores["prompt_hash"] == prompt_hash() and set(scores["models"]) == {"openai:good", "openai:weak"}
     # good answers every question with the original truth: only the corrupted question is "wrong".
@@ -63,7 +63,7 @@ def test_a_second_run_asks_nothing_and_a_killed_run_resumes(corrupted_run):
         verify(root, oracle.server.base_url, "good", "weak")
         asked = oracle.server.requests
         again = verify(root, oracle.server.base_url, "good", "weak")
-        assert oracle.server.requests == asked and again["new_answers"] == 0 and again["model_calls"] == 0
+        assert oracle.server.requests == asked and again.new_answers == 0 and again.model_calls == 0
         # Kill simulation: drop every line of one model on the IOMR tasks and leave a torn last line.
         path = root / "verify" / "answers.jsonl"
         lines = path.read_text().splitlines()
@@ -71,7 +71,7 @@ def test_a_second_run_asks_nothing_and_a_killed_run_resumes(corrupted_run):
         path.write_text("\n".join(kept[:-1]) + "\n" + kept[-1][:20])
         (root / "verify" / "calls.sqlite").unlink()
         resumed = verify(root, oracle.server.base_url, "good", "weak")
-    assert resumed["new_answers"] == 6 + 1  # 3 IOMR tasks x 2 steps, and the torn line
+    assert resumed.new_answers == 6 + 1  # 3 IOMR tasks x 2 steps, and the torn line
     log = AnswerLog(path)
     assert len(log.select(["openai:good", "openai:weak"], load_tasks(root), "model")) == 30
     line = json.loads(path.read_text().splitlines()[0])
@@ -85,7 +85,7 @@ def test_gold_history_answers_are_kept_apart_from_model_history(tmp_path):
         model = verify(root, oracle.server.base_url, "m")
         gold = verify(root, oracle.server.base_url, "m", history="gold")
         stop = verify(root, oracle.server.base_url, "m", history="stop_on_error")
-    assert model["new_answers"] == gold["new_answers"] == stop["new_answers"] == 5
+    assert model.new_answers == gold.new_answers == stop.new_answers == 5
     scores = json.loads((root / "verify" / "scores.json").read_text())["scores"]["openai:m"]["overall"]
     # stop_on_error: every question 1 is wrong, so ITMR q2 and IOMR q2 are skipped: 0 right of 5.
     assert (scores["ca"], scores["tc"], scores["format_errors"]) == (0.0, 0.0, 0)

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from schemas.errors import UsageError
-from vischain.task_list import load_domain, mixed_kinds, parse_shard, plan_tasks
+from graphs.generate.task_list import load_domain, mixed_kinds, parse_shard, plan_tasks
 
 
 def test_shards_split_the_task_list_exactly():
@@ -29,7 +29,7 @@ def test_mixed_kinds_follow_the_shares_at_every_prefix():
 
 def test_one_kind_numbers_tasks_and_repeats_topics_with_new_seeds():
     domain = load_domain("daily")
-    specs = plan_tasks(domain, "icir", len(domain["topics"]["icir"]) + 1, seed=0)
+    specs = plan_tasks(domain, "icir", len(domain.topics["icir"]) + 1, seed=0)
     assert [s.task_id for s in specs[:2]] == ["icir-0001", "icir-0002"]
     assert specs[0].topic == specs[-1].topic and specs[0].seed != specs[-1].seed
 
