@@ -1,33 +1,26 @@
 """`vischain`: build, check, verify and publish multi-image reasoning benchmarks.
 
-Each command lives in its own module; this file only wires them to the typer app.
+Each command lives in its own module of vischain/commands/; this file only wires them to the typer
+app. (The `imagechain` command's app is vischain/imagechain_cli.py.)
 """
 
 from __future__ import annotations
 
 import typer
 
-from vischain import (
-    eval_command,
-    generate_command,
-    merge,
-    model_commands,
-    publish_command,
-    validate_command,
-    verify_command,
-)
+from vischain.commands import evaluate, generate, merge, models, publish, validate, verify
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
-app.command("tiny")(model_commands.tiny)
-app.command("chat")(model_commands.chat)
-app.command("serve")(model_commands.serve)
-app.command("generate")(generate_command.generate)
+app.command("tiny")(models.tiny)
+app.command("chat")(models.chat)
+app.command("serve")(models.serve)
+app.command("generate")(generate.generate)
 app.command("merge")(merge.merge)
-app.command("validate")(validate_command.validate)
-app.command("publish")(publish_command.publish)
-app.command("export")(publish_command.export)
-app.command("eval")(eval_command.evaluate)
-app.command("verify")(verify_command.verify)
+app.command("validate")(validate.validate)
+app.command("publish")(publish.publish)
+app.command("export")(publish.export)
+app.command("eval")(evaluate.evaluate)
+app.command("verify")(verify.verify)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 from schemas.errors import UsageError
 from schemas.run_store import RunStore
 from schemas.task import detect_kind
-from vischain.publish import task_domain
+from vischain.hub_dataset import task_domain
 
 FORMATS = {"sharegpt": ".json", "vlmevalkit-mt": ".tsv"}
 SHAREGPT_IMAGE = "<image>"

@@ -1,4 +1,4 @@
-"""`vischain merge A B ... --out C`: join run folders made on several machines (`--shard I/N`).
+"""Join run folders made on several machines (`--shard I/N`), as `vischain merge A B ... --out C` does.
 
 Tasks are renumbered per kind in input order (itmr-0001, ...). A retrieved image may appear once
 in a benchmark: each shard deduplicated only its own downloads, so a task that reuses an image
@@ -11,30 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
-
-import typer
-from rich.console import Console
 
 from schemas.errors import UsageError
 from schemas.licences import DEFAULT_ALLOW
 from schemas.run_store import RunStore
 from schemas.task import TASK_KINDS, task_images
-from vischain.error_lines import one_line_errors
-
-console = Console()
-
-
-def merge(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders to join, in order.")],
-    out: Annotated[Path, typer.Option(help="New run folder for the result; must not exist yet.")],
-):
-    """Join run folders into one: tasks renumbered, duplicate images left out, provenance merged."""
-    with one_line_errors():
-        stores = open_sources(runs, out)
-        report = merge_runs(stores, out)
-    console.print(f"merged {len(stores)} runs into {out}: " + ", ".join(f"{k} {n}" for k, n in report["tasks"].items())
-                  + f"; {report['duplicates']} task(s) left out for duplicate images")
 
 
 def open_sources(runs: list[Path], out: Path) -> list[RunStore]:

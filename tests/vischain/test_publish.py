@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from schemas.task import task_images
 from vischain.cli import app
 from vischain.dataset_card import summarise_licences
-from vischain.publish import build_dataset_folder
+from vischain.hub_dataset import build_dataset_folder
 
 EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
 TOKEN = "hf_secret_test_token"

@@ -81,7 +81,8 @@ def profile_verifiers(name: str) -> list[tuple[ModelSpec, float]]:
 
 def run_models(path: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
                settings: EvalSettings, rank: bool) -> VerifyResult:
-    """Run verify's answer/score/rank steps (inside one_line_errors: a failed call is one line; answers so far are kept)."""
+    """Run verify's answer/score/rank steps (inside one_line_errors: a failed call is one line;
+    answers so far are kept)."""
     return asyncio.run(run_verify(path, out, tasks, specs, settings, rank))
 
 

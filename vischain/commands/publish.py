@@ -38,7 +38,7 @@ def publish(
         fail(f"--repo: {repo!r} is not OWNER/NAME")
     if local_dir is not None and (private or revision):
         fail("--private and --revision apply to --repo only")
-    from vischain.publish import build_dataset_folder, upload_to_hub
+    from vischain.hub_dataset import build_dataset_folder, upload_to_hub
 
     with one_line_errors(), _refuse_invalid():
         _quiet_datasets()
@@ -60,7 +60,7 @@ def export(
 ):
     """Write a run as sharegpt JSON (trl, LLaMA-Factory) or a VLMEvalKit multi-turn TSV."""
     from vischain.export_formats import FORMATS, export_run
-    from vischain.publish import require_valid_run
+    from vischain.hub_dataset import require_valid_run
 
     if format not in FORMATS:
         fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
@@ -72,7 +72,7 @@ def export(
 @contextlib.contextmanager
 def _refuse_invalid():
     """Answer a run that fails validation as `vischain validate` does: its first problems, then exit 1."""
-    from vischain.publish import InvalidRun
+    from vischain.hub_dataset import InvalidRun
 
     try:
         yield

@@ -19,8 +19,7 @@ from rich.table import Table
 from agents.protocol.turns import HISTORY_MODES
 from graphs.verify import EvalSettings
 from schemas.errors import UsageError
-from vischain.error_lines import fail, one_line_errors
-from vischain.eval_command import (
+from vischain.commands.evaluate import (
     ConcurrencyFlag,
     HistoryFlag,
     MaxTokensFlag,
@@ -31,7 +30,8 @@ from vischain.eval_command import (
     run_models,
     scores_table,
 )
-from vischain.report_html import write_report
+from vischain.error_lines import fail, one_line_errors
+from vischain.verify_report import write_report
 
 console = Console()
 SHOWN = 10
