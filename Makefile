@@ -16,7 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# Lint and the layers contract first: an upward import or a lint error fails the build before the tests run.
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # The main job, offline: three tasks (one of each kind) with tiny local models, then the check.

@@ -45,7 +45,8 @@ CRITICAL_PATH_CALLS = 3
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     server = ROOT / "agents" / "backends" / "scripted_server.py"
-    process = subprocess.Popen([sys.executable, str(server), "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, str(server), "--latency", str(latency)], stdout=subprocess.PIPE,
+                               text=True)
     return process, process.stdout.readline().strip()
 
 

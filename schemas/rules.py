@@ -58,7 +58,8 @@ def _itmr_rules(task: dict, file: str) -> list[Problem]:
     for q, question in enumerate(task["questions"]):
         correct = sum(choice["correct"] for choice in question["choices"])
         if correct != 1:
-            problems.append(Problem(file, f"/questions/{q}/choices", f"exactly one choice must be correct, found {correct}"))
+            problems.append(Problem(file, f"/questions/{q}/choices",
+                                    f"exactly one choice must be correct, found {correct}"))
     return problems
 
 
@@ -72,7 +73,8 @@ def _icir_rules(task: dict, file: str) -> list[Problem]:
         ids = [image["image_id"] for image in step["images"]]
         problems += _unique(ids, f"/steps/{s}/images/{{}}/image_id", file)
         if step["answer_label"] not in ids:
-            problems.append(Problem(file, f"/steps/{s}/answer_label", f"names no image: {step['answer_label']} not in {ids}"))
+            problems.append(Problem(file, f"/steps/{s}/answer_label",
+                                    f"names no image: {step['answer_label']} not in {ids}"))
     return problems
 
 

@@ -134,7 +134,8 @@ class CachedChatModel:
         finally:
             del self._in_flight[key]
 
-    def _lookup(self, messages: list[dict], schema: dict | None, params: SamplingParams) -> tuple[str, ChatResult | None]:
+    def _lookup(self, messages: list[dict], schema: dict | None,
+                params: SamplingParams) -> tuple[str, ChatResult | None]:
         key = cache_key(self.backend, self.model_id, messages, schema, params)
         return key, self.cache.get(key)
 

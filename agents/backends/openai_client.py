@@ -139,7 +139,8 @@ class OpenAIBackend:
                 last_problem = f"response from {url} is not JSON"
             if attempt + 1 < self.retry.attempts:
                 await asyncio.sleep(self._delay(attempt, retry_after))
-        raise EndpointUnavailable(f"{self.model_id}: gave up after {self.retry.attempts} attempts; last: {last_problem}")
+        raise EndpointUnavailable(f"{self.model_id}: gave up after {self.retry.attempts} attempts; "
+                                  f"last: {last_problem}")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = random.uniform(0, self.retry.base_delay * 2**attempt)  # full jitter

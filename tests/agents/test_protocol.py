@@ -64,7 +64,8 @@ def test_scripts_of_each_kind_label_and_order_the_candidates():
     assert {k: i.task_id for k, i in items.items()} == {"itmr": "itmr-0001", "icir": "icir-0001", "iomr": "iomr-0001"}
     assert all(item.domain == "engineering" for item in items.values())
     itmr = task_script(items["itmr"])
-    assert [q.truth for q in itmr.questions] == ["1", "2"] and [c[0] for c in itmr.questions[0].choices] == ["1", "2", "3"]
+    assert [q.truth for q in itmr.questions] == ["1", "2"]
+    assert [c[0] for c in itmr.questions[0].choices] == ["1", "2", "3"]
     icir = task_script(items["icir"])
     assert [e.truth for e in icir.examples] == ["1", "2"] and [q.truth for q in icir.questions] == ["3"]
     iomr = task_script(items["iomr"])
@@ -118,7 +119,8 @@ def test_stop_on_error_skips_the_rest_of_the_task(tmp_path):
     with Oracle([item], tmp_path / "labels", policy=lambda m, t, q: "format") as oracle:
         answers = play(oracle.server.base_url, item, tmp_path / "labels", "stop_on_error")
     assert len(oracle.bodies) == 1
-    assert [(a.format_error, a.skipped, a.reply is None) for a in answers] == [(True, False, False), (False, True, True)]
+    assert [(a.format_error, a.skipped, a.reply is None) for a in answers] == [(True, False, False),
+                                                                              (False, True, True)]
 
 
 def test_icir_shows_the_steps_before_question_start_as_solved_examples(tmp_path):

@@ -69,7 +69,8 @@ def test_bad_models_and_flags_are_one_line_errors(tmp_path):
     bad_tiny = runner.invoke(app, ["eval", str(root), "--model", "tiny:nope"], env=WIDE)
     assert bad_tiny.exit_code == 2 and "unknown tiny model" in bad_tiny.output
     profile = tmp_path / "p.yaml"
-    profile.write_text("description: x\nmodels:\n  planner: {model: a}\n  keywords: {model: a}\n  validator: {model: a}\n"
+    profile.write_text("description: x\nmodels:\n  planner: {model: a}\n  keywords: {model: a}\n"
+                       "  validator: {model: a}\n"
                        "  verifiers:\n    - {model: a, backend: carrier-pigeon}\npainter: {model: b}\n"
                        "search: {providers: [folder]}\n")
     bad_backend = runner.invoke(app, ["eval", str(root), "--profile", str(profile)], env=WIDE)
@@ -90,5 +91,6 @@ def test_the_tiny_in_process_model_runs_the_real_path(tiny_models, tmp_path):
     # 2 ITMR + 1 ICIR + 2 IOMR questions; random weights: almost surely format errors.
     assert len(lines) == 5 and {line["model"] for line in lines} == {"tiny:qwen2-vl"}
     assert all(isinstance(line["reply"], str) for line in lines)
-    assert json.loads((tmp_path / "out" / "scores.json").read_text())["scores"]["tiny:qwen2-vl"]["overall"]["tasks"] == 3
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())["scores"]
+    assert scores["tiny:qwen2-vl"]["overall"]["tasks"] == 3
     assert Path(tmp_path / "out" / "calls.sqlite").is_file()

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from schemas.errors import UsageError
 from graphs.generate.task_list import load_domain, mixed_kinds, parse_shard, plan_tasks
+from schemas.errors import UsageError
 
 
 def test_shards_split_the_task_list_exactly():
@@ -34,7 +34,8 @@ def test_one_kind_numbers_tasks_and_repeats_topics_with_new_seeds():
     assert specs[0].topic == specs[-1].topic and specs[0].seed != specs[-1].seed
 
 
-@pytest.mark.parametrize("text, message", [("2", "expected I/N"), ("0/2", "expected 1 <= I <= N"), ("a/b", "expected I/N")])
+@pytest.mark.parametrize("text, message", [("2", "expected I/N"), ("0/2", "expected 1 <= I <= N"),
+                                           ("a/b", "expected I/N")])
 def test_bad_shards_name_the_flag(text, message):
     with pytest.raises(UsageError, match=f"--shard: {message}"):
         parse_shard(text)

@@ -77,8 +77,10 @@ def test_a_profile_names_weighted_verifiers(tmp_path):
     with Oracle(load_tasks(root), tmp_path / "labels") as oracle:
         profile = tmp_path / "p.yaml"
         profile.write_text(
-            "description: test\nmodels:\n  planner: {model: a}\n  keywords: {model: a}\n  validator: {model: a}\n"
-            f"  verifiers:\n    - {{model: good, backend: openai, base_urls: ['{oracle.server.base_url}'], weight: 2.5}}\n"
+            "description: test\nmodels:\n  planner: {model: a}\n  keywords: {model: a}\n"
+            "  validator: {model: a}\n"
+            f"  verifiers:\n    - {{model: good, backend: openai, base_urls: ['{oracle.server.base_url}'],"
+            " weight: 2.5}\n"
             "painter: {model: b}\nsearch: {providers: [folder]}\n")
         result = runner.invoke(app, ["verify", str(root), "--profile", str(profile)], env=WIDE)
     assert result.exit_code == 0, result.output

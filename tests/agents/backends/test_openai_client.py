@@ -12,7 +12,8 @@ from tests.servers import FaultyEndpoint, completion
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=2.0, timeout=1.0)
 VERDICT = {"type": "object", "additionalProperties": False, "required": ["verdict", "reason"],
-           "properties": {"verdict": {"enum": ["yes", "no"]}, "reason": {"type": "string", "pattern": "^[a-z ]{1,16}$"}}}
+           "properties": {"verdict": {"enum": ["yes", "no"]},
+                          "reason": {"type": "string", "pattern": "^[a-z ]{1,16}$"}}}
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
-"""The small valid example run shipped in benchmark_data/example_run/ (one task of each kind).
+"""Builds the small valid example run shipped in benchmark_data/example_run/ (one task of each kind).
 
 Every image is drawn by `benchmark_data.drawings` and released CC0, so the run is valid under the
-default licence policy. Rebuild it with:
+default licence policy. It lives with the tests (tests/benchmark_data/test_example_run.py checks
+that it rebuilds the shipped folder exactly) because it writes through the run store, a layer
+above the data. Rebuild the shipped folder with:
 
-    python -m benchmark_data.example_run
+    .venv/bin/python -m tests.example_run
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import imagehash
 from PIL import Image
 
 from agents.backends.chat import file_sha256
+from benchmark_data import EXAMPLE_RUN
 from benchmark_data.drawings import draw_gear, draw_panel
 from schemas.run_store import RunStore
 
-OUT = Path(__file__).parent / "example_run"
 CC0 = {"id": "cc0", "version": "1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/",
        "verified": True, "filter": None}
 
@@ -32,10 +34,12 @@ def itmr_task() -> tuple[dict, dict, dict]:
     task = {
         "initial_scene_description": "A gearbox is open on the bench; one gear has a broken tooth.",
         "questions": [
-            {"original_id": "1", "question": "Which part replaces the broken gear?", "task_description": "Pick the part.",
+            {"original_id": "1", "question": "Which part replaces the broken gear?",
+             "task_description": "Pick the part.",
              "choices": [{"image": "q1_a.png", "correct": True}, {"image": "q1_b.png", "correct": False},
                          {"image": "q1_c.png", "correct": False}], "metadata": ""},
-            {"original_id": "2", "question": "What do you apply before closing the box?", "task_description": "Pick the step.",
+            {"original_id": "2", "question": "What do you apply before closing the box?",
+             "task_description": "Pick the step.",
              "choices": [{"image": "q2_b.png", "correct": False}, {"image": "q2_a.png", "correct": True},
                          {"image": "q2_c.png", "correct": False}], "metadata": ""},
         ],
@@ -89,11 +93,11 @@ def iomr_task() -> tuple[dict, dict, dict]:
     return task, None, images
 
 
-def main() -> None:
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    store = RunStore.create(OUT, config={"domain": "engineering", "profile": "example",
-                                         "licences": {"allow": ["cc0", "pdm", "by", "by-sa"], "accept_unverified": False}})
+def main(out: Path = EXAMPLE_RUN) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    licences = {"allow": ["cc0", "pdm", "by", "by-sa"], "accept_unverified": False}
+    store = RunStore.create(out, config={"domain": "engineering", "profile": "example", "licences": licences})
     for kind, build in (("itmr", itmr_task), ("icir", icir_task), ("iomr", iomr_task)):
         task, plan, pictures = build()
         with tempfile.TemporaryDirectory() as scratch:
@@ -102,7 +106,7 @@ def main() -> None:
                 picture.save(Path(scratch) / name, optimize=True)
                 files[name] = Path(scratch) / name
             folder = store.write_task(kind, f"{kind}-0001", task, files, {"plan.json": plan} if plan else None)
-        store.append_provenance([provenance_line(folder / name, OUT) for name in pictures])
+        store.append_provenance([provenance_line(folder / name, out) for name in pictures])
     store.refresh_counts()
     store.update_run(created="2026-11-23T00:00:00Z", versions={})  # stable file: no machine facts in git
 
