@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+import imagehash
 
 from agents.backends.tiny_models import resolve_model_id
 from schemas.durable_files import write_atomically
@@ -40,6 +43,7 @@ class Painter:
 
     def _pipeline(self):
         if self._pipe is None:  # loaded on first use: a run whose images are all found never pays for it
+            # here: torch and diffusers load with the first painted image, not with the run
             import torch
             from diffusers import DiffusionPipeline
             from diffusers.utils import logging as diffusers_logging
@@ -57,10 +61,7 @@ class Painter:
         return await asyncio.to_thread(self._paint, description, seed, Path(out_dir))
 
     def _paint(self, description: str, seed: int, out_dir: Path) -> Painted:
-        import io
-
-        import imagehash
-        import torch
+        import torch  # here: loading this module must not load torch (the painter may never be used)
 
         prompt = f"a clear photo of {description}"
         with self._lock:

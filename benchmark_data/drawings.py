@@ -15,6 +15,7 @@ import math
 import random
 from pathlib import Path
 
+import imagehash
 from PIL import Image, ImageDraw
 
 HERE = Path(__file__).parent
@@ -96,7 +97,6 @@ def write_demo_images(out: Path = HERE / "demo_images", count: int = len(DEMO_SC
     Titles cycle through DEMO_SCENES; past the first round they get a number, so tests and benches
     can ask for a few hundred distinct images.
     """
-    import imagehash
 
     out.mkdir(parents=True, exist_ok=True)
     lines, hashes, seed = [], [], 0

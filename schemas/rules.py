@@ -18,8 +18,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from schemas.errors import UsageError
 from schemas.licences import DEFAULT_ALLOW, LicencePolicy
 from schemas.provenance import ProvenanceLine, licence_problems
+from schemas.run_store import RunStore
 from schemas.schema_check import Problem, schema_problems
 from schemas.task import detect_kind, task_folders, task_images
 
@@ -190,3 +192,26 @@ def _json_file_problems(path: Path, schema: str) -> list[Problem]:
     except json.JSONDecodeError as err:
         return [Problem(str(path), "", f"not valid JSON: {err.msg}")]
     return schema_problems(schema, value, str(path))
+
+
+# ---- A run that may be published or exported -----------------------------------------------------
+
+class InvalidRun(UsageError):
+    """The run fails `vischain validate`; nothing is written. `problems` are validate's Problem objects."""
+
+    def __init__(self, run_dir: Path, problems: list):
+        self.problems = problems
+        super().__init__(f"RUN: {run_dir} fails validation ({len(problems)} problem(s)); first: {problems[0]}")
+
+
+def require_valid_run(run_dir: str | Path) -> RunStore:
+    """The run's store, or InvalidRun: a dataset card must never vouch for a run that fails validation."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise UsageError(f"RUN: {run_dir} is not a run folder (no run.json)")
+    report = validate_path(run_dir)
+    if report.problems:
+        raise InvalidRun(run_dir, report.problems)
+    if not sum(report.kinds.values()):
+        raise UsageError(f"RUN: {run_dir} has no tasks")
+    return RunStore.open(run_dir)

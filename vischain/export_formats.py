@@ -31,8 +31,7 @@ from pathlib import Path
 
 from schemas.errors import UsageError
 from schemas.run_store import RunStore
-from schemas.task import detect_kind
-from vischain.hub_dataset import task_domain
+from schemas.task import detect_kind, task_domain
 
 FORMATS = {"sharegpt": ".json", "vlmevalkit-mt": ".tsv"}
 SHAREGPT_IMAGE = "<image>"
@@ -72,7 +71,7 @@ class Conversation:
 
 def task_conversation(kind: str, task_id: str, folder: Path, task: dict) -> Conversation:
     turns = {"itmr": _itmr_turns, "icir": _icir_turns, "iomr": _iomr_turns}[kind](task, folder)
-    return Conversation(kind, task_id, task_domain(task), turns)
+    return Conversation(kind, task_id, task_domain(task) or "unknown", turns)
 
 
 def _answer(label) -> str:

@@ -24,12 +24,14 @@ from pathlib import Path
 
 from datasets import Dataset, Features, Image, List, Value
 from datasets.table import embed_table_storage
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from imagechain.run_stories import iter_run_stories
 from schemas.errors import DataError, UsageError
-from schemas.rules import validate_path
+from schemas.rules import require_valid_run
 from schemas.run_store import RunStore
-from schemas.task import TASK_KINDS, task_images
+from schemas.task import TASK_KINDS, task_domain, task_images
 from vischain.dataset_card import SPLIT, build_card
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
@@ -74,14 +76,6 @@ class Table:
     """Image bytes per row, to cut shards near MAX_SHARD_BYTES."""
 
 
-class InvalidRun(UsageError):
-    """The run fails `vischain validate`; nothing is written. `problems` are validate's Problem objects."""
-
-    def __init__(self, run_dir: Path, problems: list):
-        self.problems = problems
-        super().__init__(f"RUN: {run_dir} fails validation ({len(problems)} problem(s)); first: {problems[0]}")
-
-
 @dataclass
 class DatasetFolder:
     path: Path
@@ -93,18 +87,9 @@ class DatasetFolder:
 
 # ---- Run -> rows ---------------------------------------------------------------------------------
 
-def task_domain(task: dict) -> str:
-    """The domain from a task's metadata JSON string ("unknown" when absent or not JSON)."""
-    try:
-        domain = json.loads(task.get("metadata") or "{}").get("domain")
-    except (ValueError, AttributeError):
-        return "unknown"
-    return domain if isinstance(domain, str) and domain else "unknown"
-
-
 def task_row(folder: Path, task_id: str, task: dict) -> dict:
     """task.json as a dataset row: each image name replaced by its file's path (embedded on write)."""
-    row = {"task_id": task_id, "domain": task_domain(task), **copy.deepcopy(task)}
+    row = {"task_id": task_id, "domain": task_domain(task) or "unknown", **copy.deepcopy(task)}
     for pointer, name in task_images(task):
         *parents, last = pointer.strip("/").split("/")
         node = row
@@ -141,7 +126,8 @@ def itmr_stories(store: RunStore) -> list[dict]:
         task = json.loads((task_dir / "task.json").read_text())
         metadata = {key: story.metadata[key] for key in ("title", "topic", "initial_scene_description")}
         rows.append({"story_id": story.story_id, "source": story.source, "task_id": task_dir.name,
-                     "domain": task_domain(task), "metadata": json.dumps(metadata, ensure_ascii=False),
+                     "domain": task_domain(task) or "unknown",
+                     "metadata": json.dumps(metadata, ensure_ascii=False),
                      "scenes": [{"frames": [Path(f) for f in scene.frames], "description": scene.description}
                                 for scene in story.scenes]})
     return rows
@@ -182,19 +168,6 @@ def write_config(name: str, table: Table, out_dir: Path, max_shard_bytes: int = 
     return files
 
 
-def require_valid_run(run_dir: str | Path) -> RunStore:
-    """The run's store, or InvalidRun: a dataset card must never vouch for a run that fails validation."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.json").is_file():
-        raise UsageError(f"RUN: {run_dir} is not a run folder (no run.json)")
-    report = validate_path(run_dir)
-    if report.problems:
-        raise InvalidRun(run_dir, report.problems)
-    if not sum(report.kinds.values()):
-        raise UsageError(f"RUN: {run_dir} has no tasks")
-    return RunStore.open(run_dir)
-
-
 def build_dataset_folder(run_dir: str | Path, out_dir: str | Path, *, repo_id: str | None = None,
                          max_shard_bytes: int = MAX_SHARD_BYTES) -> DatasetFolder:
     """Validate the run, then write the dataset (shards + README.md) into `out_dir`, which must be new or empty."""
@@ -226,8 +199,6 @@ def upload_to_hub(folder: DatasetFolder, repo_id: str, *, private: bool = False,
     commits, and a reader must never see half a dataset. Shards of an earlier publish that this one
     does not overwrite are deleted in the same commit, or `data/<config>/*.parquet` would load both.
     """
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     if get_token() is None:  # looked up by huggingface_hub itself: HF_TOKEN, then the login cache
         raise UsageError("--repo: no Hugging Face token; set HF_TOKEN or run `hf auth login`")

@@ -12,6 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    AutoTokenizer,
+    Qwen2_5_VLProcessor,
+    Qwen2VLImageProcessorPil,
+    Qwen2VLProcessor,
+)
+from transformers.processing_utils import ProcessorMixin
+
 from agents.backends.chat import ModelNotFound
 
 QWEN_VL_TYPES = {"qwen2_vl", "qwen2_5_vl"}
@@ -30,7 +43,6 @@ class LoadedModel:
 
 
 def load_model(model_id: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel:
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     config = _load_config(model_id)
     is_vision = hasattr(config, "vision_config")
@@ -41,7 +53,6 @@ def load_model(model_id: str, *, device: str = "cpu", dtype: str = "auto") -> Lo
 
 
 def _load_config(model_id: str):
-    from transformers import AutoConfig
 
     looks_local = model_id.startswith((".", "/", "~")) or Path(model_id).exists()
     if looks_local and not (Path(model_id).expanduser() / "config.json").is_file():
@@ -54,7 +65,6 @@ def _load_config(model_id: str):
 
 
 def _torch_dtype(dtype: str, device: str):
-    import torch
 
     if dtype == "auto":
         # bf16 on GPUs that support it; CPU kernels for bf16 are slow and fp16 ones incomplete.
@@ -64,13 +74,11 @@ def _torch_dtype(dtype: str, device: str):
 
 
 def _load_tokenizer(model_id: str):
-    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(model_id)
 
 
 def load_processor(model_id: str, model_type: str):
-    from transformers import AutoProcessor
 
     if model_type in QWEN_VL_TYPES:
         try:
@@ -85,7 +93,6 @@ def load_processor(model_id: str, model_type: str):
 
 
 def _image_only_qwen_processor(model_id: str, model_type: str):
-    from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
 
     tokenizer = AutoTokenizer.from_pretrained(model_id)
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(model_id)
@@ -94,8 +101,6 @@ def _image_only_qwen_processor(model_id: str, model_type: str):
 
 
 def _image_only_class(model_type: str):
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLProcessor
-    from transformers.processing_utils import ProcessorMixin
 
     base = Qwen2_5_VLProcessor if model_type == "qwen2_5_vl" else Qwen2VLProcessor
 

@@ -131,7 +131,7 @@ def _save_data_url(url: str, image_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from agents.backends.transformers_local import TransformersBackend
+    from agents.backends.transformers_local import TransformersBackend  # here: torch loads only to serve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="hub id, local folder, or tiny:NAME")

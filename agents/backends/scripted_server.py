@@ -14,6 +14,7 @@ validator say no to every k-th image it sees, so refine rounds happen.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -199,8 +200,6 @@ def scripted_profile(folder: Path, base_url: str, *, refine_rounds: int = 1, tim
 
 def main() -> None:
     """`python agents/backends/scripted_server.py --latency 0.2`: serve until killed; prints the base URL first."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="seconds before each answer")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that fail")

@@ -7,10 +7,14 @@ the same `from_pretrained(path)` path a real model id takes. Their text is meani
     paths = ensure_tiny_models()          # built once into ~/.cache/vischain/tiny-v1, then reused
     paths["llava-next"], paths["qwen2-vl"], paths["llama"]
     ensure_tiny_models(names=("sd",))["sd"]   # a tiny Stable Diffusion pipeline, for the painter
+
+Each builder imports torch, tokenizers, transformers or diffusers itself: `resolve_model_id`, which
+the painter and the command line use, must not load them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -192,8 +196,6 @@ def resolve_model_id(model_id: str) -> str:
 
 def build_sd(folder: Path) -> None:
     """A 64x64 Stable Diffusion pipeline (UNet 1M, VAE 0.7M, CLIP text 30k parameters)."""
-    import json
-
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from pathlib import Path
 
 import torch
 from PIL import Image
+from transformers.utils import logging as hf_logging
 
 from agents.backends.chat import (
     BackendError,
@@ -35,8 +37,6 @@ class TransformersBackend:
 
     def __init__(self, model_id: str, *, device: str = "cpu", dtype: str = "auto", adapter: str | None = None):
         """`adapter`: a LoRA folder as peft saves it, applied in memory; the model id becomes MODEL+ADAPTER."""
-        from transformers.utils import logging as hf_logging
-
         hf_logging.disable_progress_bar()
         self.model_id = model_id
         self._loaded = load_model(resolve_model_id(model_id), device=device, dtype=dtype)
@@ -128,10 +128,8 @@ def _hf_part(part: dict) -> dict:
 
 
 def _with_adapter(model, adapter: str):
-    from pathlib import Path
-
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise ModelNotFound(f"adapter: no adapter_config.json in {adapter} (expected a folder saved by peft)")
-    from peft import PeftModel
+    from peft import PeftModel  # here: peft is only needed when an adapter is applied
 
     return PeftModel.from_pretrained(model, adapter).eval()

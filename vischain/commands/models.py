@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agents.backends.chat import SamplingParams
+from agents.backends.factory import ModelSpec, open_backend
 from schemas.errors import UsageError
 from vischain.error_lines import one_line_errors
 
@@ -19,7 +21,7 @@ console = Console()
 
 def tiny(cache_dir: Annotated[Optional[Path], typer.Option(help="Where to build; default ~/.cache/vischain")] = None):
     """Build the tiny random-weight models (LLaVA-NeXT, Qwen2-VL, Llama) used by tests and the demo."""
-    from agents.backends.tiny_models import ensure_tiny_models
+    from agents.backends.tiny_models import ensure_tiny_models  # here: building loads torch and transformers
 
     paths = ensure_tiny_models(cache_dir)
     table = Table("model id", "folder")
@@ -40,9 +42,6 @@ def chat(
     seed: Optional[int] = None,
 ):
     """Send one message (with images) to a model and print the reply."""
-    from agents.backends.chat import SamplingParams
-    from agents.backends.factory import ModelSpec, open_backend
-
     with one_line_errors():
         schema_value = _read_schema(schema) if schema else None
         content = [{"type": "image", "path": str(p)} for p in image or []] + [{"type": "text", "text": prompt}]

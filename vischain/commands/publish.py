@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 
 from schemas.errors import EXIT_INVALID
+from schemas.rules import InvalidRun, require_valid_run
 from vischain.error_lines import fail, one_line_errors, stderr
+from vischain.export_formats import FORMATS, export_run
 
 console = Console(highlight=False)
 SHOWN_PROBLEMS = 5
@@ -38,7 +40,7 @@ def publish(
         fail(f"--repo: {repo!r} is not OWNER/NAME")
     if local_dir is not None and (private or revision):
         fail("--private and --revision apply to --repo only")
-    from vischain.hub_dataset import build_dataset_folder, upload_to_hub
+    from vischain.hub_dataset import build_dataset_folder, upload_to_hub  # here: datasets is slow to import
 
     with one_line_errors(), _refuse_invalid():
         _quiet_datasets()
@@ -59,9 +61,6 @@ def export(
                                           "to write RUN_FORMAT.json/.tsv into.")],
 ):
     """Write a run as sharegpt JSON (trl, LLaMA-Factory) or a VLMEvalKit multi-turn TSV."""
-    from vischain.export_formats import FORMATS, export_run
-    from vischain.hub_dataset import require_valid_run
-
     if format not in FORMATS:
         fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
     with one_line_errors(), _refuse_invalid():
@@ -72,8 +71,6 @@ def export(
 @contextlib.contextmanager
 def _refuse_invalid():
     """Answer a run that fails validation as `vischain validate` does: its first problems, then exit 1."""
-    from vischain.hub_dataset import InvalidRun
-
     try:
         yield
     except InvalidRun as error:
@@ -86,7 +83,7 @@ def _refuse_invalid():
 
 def _quiet_datasets() -> None:
     # The CLI prints one summary line; datasets' per-shard progress bars would bury it.
-    import datasets
+    import datasets  # here: slow to import, and only publish needs it
 
     datasets.disable_progress_bars()
 
