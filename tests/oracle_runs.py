@@ -17,10 +17,11 @@ from PIL import Image
 
 from agents.protocol.labels import labelled_image
 from agents.protocol.turns import task_script
+from benchmark_data import EXAMPLE_RUN
 from schemas.task import TaskItem
 from tests.servers import FaultyEndpoint, completion
 
-EXAMPLE = Path(__file__).parents[1] / "benchmark_data" / "example_run"
+EXAMPLE = EXAMPLE_RUN
 KINDS = ("itmr", "icir", "iomr")
 
 

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from benchmark_data import EXAMPLE_RUN
 from vischain.cli import app
 
-EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
+EXAMPLE = EXAMPLE_RUN
 runner = CliRunner()
 
 

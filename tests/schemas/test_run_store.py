@@ -1,13 +1,13 @@
 import json
 import os
-from pathlib import Path
 
 import pytest
 
+from benchmark_data import EXAMPLE_RUN
 from schemas.run_store import RunStore
 from schemas.schema_check import SchemaViolation
 
-EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
+EXAMPLE = EXAMPLE_RUN
 
 
 def example_task(kind):

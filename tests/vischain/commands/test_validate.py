@@ -1,12 +1,12 @@
 import json
 import shutil
-from pathlib import Path
 
 from typer.testing import CliRunner
 
+from benchmark_data import EXAMPLE_RUN
 from vischain.cli import app
 
-EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
+EXAMPLE = EXAMPLE_RUN
 runner = CliRunner()
 
 

@@ -19,7 +19,7 @@ from tests.generate_helpers import assert_run_valid, folder_snapshot
 from vischain.cli import app
 
 runner = CliRunner()
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[3]
 
 
 def generate(*args: str):

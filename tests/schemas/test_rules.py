@@ -1,15 +1,15 @@
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
+from benchmark_data import EXAMPLE_RUN
 from schemas.licences import LicencePolicy
 from schemas.rules import task_problems
 from schemas.run_store import RunStore
 from schemas.schema_check import SCHEMA_DIR, SchemaViolation, load_schema, require, schema_problems
 
-EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
+EXAMPLE = EXAMPLE_RUN
 
 
 @pytest.fixture

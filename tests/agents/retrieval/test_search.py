@@ -1,4 +1,4 @@
-"""Search providers parse recorded responses (documented API shapes in tests/agents/data/).
+"""Search providers parse recorded responses (documented API shapes in tests/agents/retrieval/data/).
 
 Openverse is served by a local HTTP server on 127.0.0.1; ddgs has its own HTTP client call
 (`ddgs.http_client.HttpClient.request`) swapped for the recorded answers. No test reaches the internet.

@@ -14,12 +14,13 @@ from huggingface_hub.utils import _http
 from PIL import Image
 from typer.testing import CliRunner
 
+from benchmark_data import EXAMPLE_RUN
 from schemas.task import task_images
 from vischain.cli import app
 from vischain.dataset_card import summarise_licences
 from vischain.hub_dataset import build_dataset_folder
 
-EXAMPLE = Path(__file__).parents[2] / "benchmark_data" / "example_run"
+EXAMPLE = EXAMPLE_RUN
 TOKEN = "hf_secret_test_token"
 runner = CliRunner()
 
