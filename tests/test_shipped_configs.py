@@ -1,0 +1,24 @@
+"""Every configuration file the project ships loads and validates: profiles and domains."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark_data import DOMAINS_DIR, PROFILES_DIR
+from graphs.generate.task_list import load_domain, plan_tasks
+from graphs.profile import load_profile
+
+
+@pytest.mark.parametrize("path", sorted(PROFILES_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_profile_loads_with_its_command_on_top(path):
+    profile = load_profile(path.stem)
+    assert profile.name == path.stem and profile.description
+    assert path.read_text().startswith("# vischain generate ")  # a config opens with its command
+    assert profile.record()["name"] == path.stem
+
+
+@pytest.mark.parametrize("path", sorted(DOMAINS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_domain_loads_and_plans_a_mixed_run(path):
+    domain = load_domain(path.stem)
+    specs = plan_tasks(domain, "mixed", 12, seed=0)
+    assert len(specs) == 12 and {s.kind for s in specs} <= {"itmr", "icir", "iomr"}
