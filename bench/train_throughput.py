@@ -5,12 +5,12 @@
 
 Both paths train the same LoRA on the same stories (scenes of K frames each, ImageChain variant):
 - averaged: each scene is one image position; its K frames go through the vision tower and their
-  per-patch mean is placed there (imagechain.scene_features, the paper's V-bar);
+  per-patch mean is placed there (imagechain.train.scene_features, the paper's V-bar);
 - per-frame: each user turn carries K images, one per frame, so the language model sees K times the
   image tokens.
 A step is forward + backward + AdamW on pre-collated batches (frame preprocessing is excluded, it is
 the same for both). Prints tokens/s (language-model tokens), samples/s, and the samples/s ratio
-averaged / per-frame against the target K/2. On CUDA it also prints MFU (imagechain.mfu).
+averaged / per-frame against the target K/2. On CUDA it also prints MFU (imagechain.train.mfu).
 
 The CUDA model is LLaVA-v1.6-Vicuna-7B's architecture (CLIP ViT-L/14-336, Vicuna-7B, any-resolution
 grid) built from a config with random weights: nothing is downloaded. Its tokenizer is the tiny
@@ -26,11 +26,12 @@ import time
 import torch
 from PIL import Image
 
-from imagechain.conversation import build_conversation
-from imagechain.scene_features import SceneChainModel, family_of
-from imagechain.story import Scene, Story
-from imagechain.train_config import LANGUAGE_MODEL_LINEARS
-from imagechain.train_data import ChainDataset, Collator, sample_from_conversation
+from imagechain.data.conversation import build_conversation
+from imagechain.data.story import Scene, Story
+from imagechain.train.config import LANGUAGE_MODEL_LINEARS
+from imagechain.train.data import ChainDataset, Collator, sample_from_conversation
+from imagechain.train.mfu import ParamCounts, mfu, step_flops, vision_tokens
+from imagechain.train.scene_features import SceneChainModel, family_of
 
 
 def parse_args() -> argparse.Namespace:
@@ -161,8 +162,6 @@ def batches(model, processor, story_list, batch: int, expand: bool, max_length: 
 
 def time_steps(model, batch_list: list[dict], steps: int, warmup: int, device: str) -> dict:
     """Seconds, samples, LM tokens and vision tokens of `steps` timed training steps."""
-    from imagechain.mfu import vision_tokens
-
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     model.train()
     totals = {"seconds": 0.0, "samples": 0, "tokens": 0, "vision_tokens": 0, "sequence": 0}
@@ -195,8 +194,6 @@ def report(name: str, totals: dict, model, device: str) -> dict:
               "tokens_per_s": totals["tokens"] / totals["seconds"],
               "lm_tokens_per_sample": totals["tokens"] / totals["samples"]}
     if device == "cuda":
-        from imagechain.mfu import ParamCounts, mfu, step_flops
-
         text_config = model.model.get_base_model().config.text_config
         flops = step_flops(ParamCounts.of(model), text_config, totals["tokens"], totals["sequence"],
                            totals["vision_tokens"])

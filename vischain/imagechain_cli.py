@@ -1,23 +1,20 @@
-"""`imagechain`: multi-turn image-chain data, LoRA fine-tuning and next-scene evaluation."""
+"""`imagechain`: multi-turn image-chain data, LoRA fine-tuning and next-scene evaluation.
+
+Each command lives in vischain/commands/imagechain_*.py; this file only wires them to the typer
+app. Under `accelerate launch`, run it as a module: `-m vischain.imagechain_cli train ...`.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from imagechain.data_cli import data_app
-from imagechain.eval_command import eval_command, report_command
-from imagechain.train_command import train_command
+from vischain.commands import imagechain_data, imagechain_eval, imagechain_train
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
-app.add_typer(data_app, name="data")
-app.command("eval")(eval_command)
-app.command("report")(report_command)
-app.command("train")(train_command)
-
-
-@app.callback()
-def main() -> None:
-    """Subcommands arrive with the ImageChain data, training and evaluation work."""
+app.add_typer(imagechain_data.data_app, name="data")
+app.command("eval")(imagechain_eval.eval_command)
+app.command("report")(imagechain_eval.report_command)
+app.command("train")(imagechain_train.train_command)
 
 
 if __name__ == "__main__":

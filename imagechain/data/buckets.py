@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from imagechain.story import Story
+from imagechain.data.story import Story
 from schemas.errors import DataError
 
 TRAIN_BUCKETS: dict[str, tuple[int, int]] = {"C2": (2, 2), "C3": (3, 3), "C4-7": (4, 7), "C2-7": (2, 7)}
@@ -33,11 +33,6 @@ def bucket_range(name: str) -> tuple[int, int]:
     if name not in BUCKETS:
         raise DataError(f"unknown bucket {name!r}; known: {', '.join(BUCKETS)}")
     return BUCKETS[name]
-
-
-def in_bucket(story: Story, name: str) -> bool:
-    low, high = bucket_range(name)
-    return low <= story.num_scenes <= high
 
 
 def assign_split(story_id: str, val_fraction: float = VAL_FRACTION) -> str:

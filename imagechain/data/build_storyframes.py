@@ -5,10 +5,10 @@ Input: StoryBench-shaped annotations (a JSON list of records, or JSON Lines), ea
 `background_description` (optional: `sentence_parts_nocontext`, `caption`,
 `num_actors_in_video`), and a folder holding the videos (`<video_name>` or `<video_name>.<ext>`).
 
-Output: the layout `ingoziegler/StoryFrames` uses and `imagechain.storyframes` reads:
+Output: the layout `ingoziegler/StoryFrames` uses and `imagechain.data.storyframes` reads:
 `OUT/scene_{1,2,3,4_7,8_plus}/{train,val}/` written by `Dataset.save_to_disk`, frames as Image
 features (JPEG, quality 95: video frames are lossy already, and PNG copies are about 5x larger).
-Frames are picked by `imagechain.sampling.plan_frames` and decoded by `imagechain.video`.
+Frames are picked by `imagechain.data.sampling.plan_frames` and decoded by `imagechain.data.video`.
 Splits follow the paper (section 4): 80/20 train/val for 2-7 scenes, by a hash of the story id;
 1-scene and 8+-scene stories are validation only.
 
@@ -23,10 +23,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagechain.buckets import VAL_FRACTION, assign_split
-from imagechain.sampling import plan_frames
-from imagechain.storyframes import subset_for
-from imagechain.video import read_frames
+from imagechain.data.buckets import VAL_FRACTION, assign_split
+from imagechain.data.sampling import plan_frames
+from imagechain.data.storyframes import subset_for
+from imagechain.data.video import read_frames
 from schemas.errors import DataError
 
 REQUIRED_FIELDS = ("video_name", "question_info", "sentence_parts", "start_times", "end_times",
@@ -56,7 +56,7 @@ class Annotation:
 
     @property
     def story_id(self) -> str:
-        # StoryFrames ids look like "<video_name>---<question_info>" (see notes/imagechain-public-code.md 2.2).
+        # StoryFrames ids look like "<video_name>---<question_info>".
         return f"{self.video_name}---{self.question_info}"
 
 
@@ -142,7 +142,7 @@ def build_storyframes(annotations: str | Path, videos_dir: str | Path, out_dir: 
 
 
 def _save_group(items: list[tuple[Annotation, Path]], folder: Path) -> None:
-    from datasets import Dataset
+    from datasets import Dataset  # here: datasets is slow to import; `imagechain --help` imports this module
 
     # from_generator writes row batches to Arrow as it goes; a temporary cache keeps a stale
     # build from ever being reused (its cache key is a hash of the arguments, not the videos).
@@ -173,7 +173,7 @@ def _jpeg(image) -> dict:
 
 def features():
     """The StoryFrames columns (as in the Hub's scene_*/train/dataset_info.json)."""
-    from datasets import Features, Image, List, Value
+    from datasets import Features, Image, List, Value  # here: as in _save_group
 
     strings, floats = List(Value("string")), List(Value("float32"))
     return Features({

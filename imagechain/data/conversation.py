@@ -28,8 +28,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from imagechain.buckets import split_of
-from imagechain.story import Frame, Story
+from imagechain.data.buckets import split_of
+from imagechain.data.story import Frame, Story
 from schemas.errors import DataError
 
 FIRST_QUESTION = "What is happening in this image?"

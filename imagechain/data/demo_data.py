@@ -4,17 +4,16 @@ It has the Hub dataset's layout and columns (`scene_N/train|val`, `Dataset.save_
 reader treats it as StoryFrames; the frames are flat coloured shapes and the descriptions come
 from a few templates. It exists to run the pipeline end to end, not to measure anything.
 
-    python -m imagechain.demo_data runs/tiny-storyframes
+    write_demo_storyframes("runs/tiny-storyframes")     # or: imagechain data demo runs/tiny-storyframes
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from imagechain.build_storyframes import features
+from imagechain.data.build_storyframes import features
 
 ACTORS = ["A man", "A woman", "A child", "A dog", "A robot arm"]
 ACTIONS = ["walks to the table", "picks up a red cup", "puts the cup down", "opens the door", "waves",
@@ -49,6 +48,7 @@ def _row(index: int, scenes: int) -> dict:
 
 def write_demo_storyframes(root: str | Path) -> Path:
     """Write the demo dataset under `root` (scene_*/train|val) and return `root`."""
+    # here: datasets is slow to import; `imagechain --help` imports this module
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
 
@@ -63,13 +63,3 @@ def write_demo_storyframes(root: str | Path) -> Path:
         Dataset.from_dict(columns, features=features()).save_to_disk(str(root / subset / split))
     return root
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", help="output folder (scene_*/train|val are written inside)")
-    root = write_demo_storyframes(parser.parse_args(argv).out)
-    print(f"demo StoryFrames written to {root}")
-
-
-if __name__ == "__main__":
-    main()

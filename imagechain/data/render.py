@@ -22,13 +22,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from imagechain.conversation import Conversation, check_placeholders
-from imagechain.errors import StoryTooLong
-from imagechain.story import Frame, frame_size, open_frame
+from imagechain.data.conversation import Conversation, check_placeholders
+from imagechain.data.story import Frame, frame_size, open_frame
 from schemas.errors import DataError
 
 FORMS = ("chat", "transcript")
 FRAME_CHOICES = ("first", "middle", "last")
+
+
+class StoryTooLong(DataError):
+    """A rendered story does not fit the model's context. Never truncated: raised, or skipped and counted."""
+
+    def __init__(self, story_id: str, length: int, max_length: int):
+        self.story_id, self.length, self.max_length = story_id, length, max_length
+        super().__init__(f"story {story_id!r} is {length} tokens, over the context length {max_length}")
 
 
 @dataclass
@@ -107,8 +114,13 @@ def representative_frames(conversation: Conversation, frame: str = "first") -> l
         if len(sizes) > 1:
             raise DataError(f"story {conversation.story_id!r}: scene visual {index} mixes frame sizes "
                             f"{sorted(sizes)}; per-scene averaging needs one size")
-        chosen.append({"first": frames[0], "middle": frames[len(frames) // 2], "last": frames[-1]}[frame])
+        chosen.append(representative(frames, frame))
     return chosen
+
+
+def representative(frames: list[Frame], frame: str = "first") -> Frame:
+    """The frame that stands for a scene: its first, middle or last (FRAME_CHOICES)."""
+    return {"first": frames[0], "middle": frames[len(frames) // 2], "last": frames[-1]}[frame]
 
 
 def tokenize(conversation: Conversation, processor, max_length: int, form: str = "chat",

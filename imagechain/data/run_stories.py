@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from imagechain.story import Scene, Story
+from imagechain.data.story import Scene, Story
 from schemas.errors import DataError, read_json
 from schemas.schema_check import SchemaViolation, require
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from imagechain.buckets import SPLITS, bucket_range, select
-from imagechain.run_stories import is_run_folder, iter_run_stories
-from imagechain.story import Story
-from imagechain.storyframes import SUBSETS, iter_storyframes, subsets_for_range
+from imagechain.data.buckets import SPLITS, bucket_range, select
+from imagechain.data.run_stories import is_run_folder, iter_run_stories
+from imagechain.data.story import Story
+from imagechain.data.storyframes import SUBSETS, iter_storyframes, subsets_for_range
 
 
 def iter_stories(source: str | Path, bucket: str | None = None, split: str | None = None) -> Iterator[Story]:
-    """Stories of `source`, optionally only those of one bucket and split (see imagechain.buckets)."""
+    """Stories of `source`, optionally only those of one bucket and split (see imagechain.data.buckets)."""
     if is_run_folder(source):
         stories = iter_run_stories(source)
     else:

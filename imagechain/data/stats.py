@@ -2,7 +2,7 @@
 
 Stories are read once, in a stream; only per-story numbers are kept, so a 10 GB StoryFrames split
 costs its decode time, not its size in memory. Token lengths need a processor and decode one frame
-per scene (see imagechain.render).
+per scene (see imagechain.data.render).
 
     stats = collect_stats(iter_stories("data/StoryFrames"), processor=proc, max_length=4096)
     stats.bucket_counts("C2-7", "train")
@@ -15,11 +15,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from imagechain.buckets import bucket_range, split_of
-from imagechain.conversation import build_conversation
-from imagechain.errors import StoryTooLong
-from imagechain.render import tokenize
-from imagechain.story import Story
+from imagechain.data.buckets import bucket_range, split_of
+from imagechain.data.conversation import build_conversation
+from imagechain.data.render import StoryTooLong, tokenize
+from imagechain.data.story import Story
 from schemas.errors import DataError
 
 

@@ -1,7 +1,7 @@
 """The story: scenes in order, each a list of frames and one description; the last scene is the target.
 
-Stories come from StoryFrames (`imagechain.storyframes`) and from generated runs
-(`imagechain.run_stories`). A frame is an image file path or a PIL image; StoryFrames frames are
+Stories come from StoryFrames (`imagechain.data.storyframes`) and from generated runs
+(`imagechain.data.run_stories`). A frame is an image file path or a PIL image; StoryFrames frames are
 PIL images opened lazily (header only) until a pixel is needed.
 
 A story serialises to the `story` schema (schemas/story.schema.json). The schema holds file names

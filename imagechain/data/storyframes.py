@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from imagechain.story import Scene, Story
+from imagechain.data.story import Scene, Story
 from schemas.errors import DataError
 
 HUB_ID = "ingoziegler/StoryFrames"
@@ -75,6 +75,7 @@ def _check_local_folder(source: str) -> None:
 
 def open_split(source: str, subset: str, split: str):
     """The streamed rows of one subset and split, frames undecoded; None when the source has none."""
+    # here: datasets is slow to import, and run folders, `imagechain --help` and flag checks do without it
     from datasets import Image as ImageFeature
     from datasets import List, load_dataset
     from datasets.exceptions import DataFilesNotFoundError

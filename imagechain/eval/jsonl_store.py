@@ -79,7 +79,3 @@ class JsonlStore:
     def append(self, record: dict) -> None:
         append_jsonl(self.path, [record], ensure_ascii=False, sort_keys=True)
         self.records[self.key(record)] = record
-
-    def latest(self) -> list[dict]:
-        """One record per key, the last written."""
-        return list(self.records.values())

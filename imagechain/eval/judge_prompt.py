@@ -1,3 +1,5 @@
+# The paper's prompt, verbatim: its long lines are the paper's.
+# ruff: noqa: E501
 """The SimRate judge prompt, VERBATIM from the ImageChain paper's Appendix A, and how it is sent.
 
 `PAPER_PROMPT` is the text between the code fences of Appendix A ("A Evaluation Prompt") of

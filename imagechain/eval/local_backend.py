@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from agents.backends.chat import ChatModel
 from agents.backends.factory import open_backend, parse_model_arg
-from agents.backends.transformers_local import TransformersBackend
 from schemas.errors import DataError
 
 
@@ -20,6 +19,9 @@ def open_generator(model: str, adapter: str | None = None, device: str = "cpu") 
     """A backend for `model` (the --model forms of agents.backends.factory); an adapter needs in-process."""
     spec = parse_model_arg(model)
     if spec.backend == "transformers":
+        # here: it imports torch and transformers; `imagechain --help` imports this module
+        from agents.backends.transformers_local import TransformersBackend
+
         return TransformersBackend(spec.model, device=device, adapter=adapter)
     if adapter:
         raise DataError(f"adapter: {model!r} is served over HTTP; serve the merged model there, "

@@ -1,7 +1,8 @@
 """Next-scene prediction: every Table 1 variant of every story, through any chat backend.
 
-For each story and variant the conversation is built without its target (`imagechain.conversation`),
-sent to the variant's backend, and the reply appended to `predictions.jsonl` at once:
+For each story and variant the conversation is built without its target (imagechain.data.conversation),
+sent to the variant's backend, and the reply appended to `predictions.jsonl` at once, one
+`PredictionRecord` per line:
 
     {"story_id", "bucket": "C3", "num_scenes": 3, "split", "variant", "model", "prompt_hash",
      "params": {...}, "text", "reference", "status": "ok" | "too_long" | "error", "error"}
@@ -14,11 +15,13 @@ representative frame (`frame`: first, middle or last; default first, as the publ
 does), written once as a content-addressed PNG under `frames_dir`. This holds for the in-process
 transformers backend and for an OpenAI-compatible server (vLLM serving a merged model) alike.
 The paper's LLaVA path averages every frame's projected features per scene; that needs the
-vision tower's features and lives in the training code (`imagechain.scene_features`), which this
-module does not use.
+vision tower's features and lives in the training code (imagechain.train.scene_features), which
+this module does not use.
 
 Defaults are the public code's: temperature 0.2, top_p 0.1, 1024 new tokens, seed 30; `greedy`
 sets temperature 0. The seed is applied per call, so a resumed run samples as an unbroken one would.
+
+    summary = asyncio.run(predict_stories(stories, [VariantRun("ImageChain", backend, "llava")], Path("out")))
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, NotRequired, TypedDict
 
 from agents.backends.chat import (
     BackendError,
@@ -39,10 +43,10 @@ from agents.backends.chat import (
     SamplingParams,
     file_sha256,
 )
-from imagechain.conversation import Conversation, build_conversation
-from imagechain.jsonl_store import JsonlStore, read_jsonl
-from imagechain.render import FRAME_CHOICES
-from imagechain.story import Frame, Story
+from imagechain.data.conversation import Conversation, build_conversation
+from imagechain.data.render import FRAME_CHOICES, representative
+from imagechain.data.story import Frame, Story
+from imagechain.eval.jsonl_store import JsonlStore, read_jsonl
 from schemas.durable_files import write_atomically
 from schemas.errors import DataError
 
@@ -50,8 +54,32 @@ PREDICTION_KEY = ("variant", "story_id", "model", "prompt_hash", "params")
 FINISHED = ("ok", "too_long")
 
 
+class PredictionRecord(TypedDict):
+    """One line of predictions.jsonl: one story under one variant."""
+
+    story_id: str
+    bucket: str
+    """`C<num_scenes>`: the story's own context length."""
+    num_scenes: int
+    split: str | None
+    variant: str
+    model: str
+    """The name of the model that answered (with `+adapter` for a LoRA adapter)."""
+    prompt_hash: str
+    """SHA-256 of the prompt with each image by the SHA-256 of its bytes."""
+    params: dict
+    """PredictionSettings.as_dict() of the call."""
+    reference: str
+    """The human description of the last scene."""
+    text: NotRequired[str | None]
+    """The model's description; None unless `status` is ok. Absent until the call is made."""
+    status: NotRequired[Literal["ok", "too_long", "error"]]
+    error: NotRequired[str]
+    """What went wrong, for too_long and error."""
+
+
 @dataclass(frozen=True)
-class GenerationSettings:
+class PredictionSettings:
     temperature: float = 0.2
     """Sampling temperature (the public eval script's default)."""
     top_p: float = 0.1
@@ -82,7 +110,7 @@ class GenerationSettings:
     def params(self) -> SamplingParams:
         temperature = 0.0 if self.greedy else self.temperature
         return SamplingParams(max_tokens=self.max_new_tokens, temperature=temperature, top_p=self.top_p,
-                                seed=self.seed)
+                              seed=self.seed)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,12 +126,14 @@ class VariantRun:
 
 
 @dataclass
-class GenerationSummary:
+class PredictionSummary:
     generated: int = 0
+    """Predictions made by this run."""
     resumed: int = 0
+    """Predictions found finished in predictions.jsonl."""
     too_long: int = 0
     errors: list[str] = field(default_factory=list)
-    records: list[dict] = field(default_factory=list)
+    records: list[PredictionRecord] = field(default_factory=list)
     """This run's record of every (story, variant), new or resumed: what results are computed from."""
 
 
@@ -118,10 +148,6 @@ def frame_file(frame: Frame, frames_dir: Path) -> str:
     if not path.is_file():
         write_atomically(path, data, fsync=False)  # a kill never leaves half a frame under its name
     return str(path)
-
-
-def representative(frames: list[Frame], frame: str) -> Frame:
-    return {"first": frames[0], "middle": frames[len(frames) // 2], "last": frames[-1]}[frame]
 
 
 def prompt_messages(conversation: Conversation, frames_dir: Path, frame: str = "first") -> list[dict]:
@@ -143,15 +169,15 @@ def prompt_hash(messages: list[dict]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def base_record(story: Story, run: VariantRun, settings: GenerationSettings, digest: str) -> dict:
+def base_record(story: Story, run: VariantRun, settings: PredictionSettings, digest: str) -> PredictionRecord:
     return {"story_id": story.story_id, "bucket": f"C{story.num_scenes}", "num_scenes": story.num_scenes,
             "split": story.split, "variant": run.variant, "model": run.model, "prompt_hash": digest,
             "params": settings.as_dict(), "reference": story.scenes[-1].description}
 
 
-async def predict_one(story: Story, run: VariantRun, store: JsonlStore, settings: GenerationSettings,
-                      frames_dir: Path, pool: Sequence[Story], summary: GenerationSummary) -> None:
-    """Generate (or resume) one story under one variant and append its record."""
+async def predict_one(story: Story, run: VariantRun, store: JsonlStore, settings: PredictionSettings,
+                      frames_dir: Path, pool: Sequence[Story], summary: PredictionSummary) -> None:
+    """Predict (or resume) one story under one variant and append its record."""
     conversation = build_conversation(story, run.variant, pool)
     messages = prompt_messages(conversation, frames_dir, settings.frame)
     record = base_record(story, run, settings, prompt_hash(messages))
@@ -175,13 +201,12 @@ async def predict_one(story: Story, run: VariantRun, store: JsonlStore, settings
     summary.records.append(record)
 
 
-async def generate_predictions(stories: Sequence[Story], runs: Sequence[VariantRun], out: Path,
-                               settings: GenerationSettings = GenerationSettings(), pool: Sequence[Story] = (),
-                               concurrency: int = 4, progress: Callable[[int], None] | None = None
-                               ) -> GenerationSummary:
+async def predict_stories(stories: Sequence[Story], runs: Sequence[VariantRun], out: Path,
+                          settings: PredictionSettings = PredictionSettings(), pool: Sequence[Story] = (),
+                          concurrency: int = 4, progress: Callable[[int], None] | None = None) -> PredictionSummary:
     """Predict every story under every run into OUT/predictions.jsonl (frames under OUT/frames)."""
     store = JsonlStore(out / "predictions.jsonl", PREDICTION_KEY, accept=lambda r: r.get("status") in FINISHED)
-    summary = GenerationSummary()
+    summary = PredictionSummary()
     slots = asyncio.Semaphore(concurrency)
     done = 0
 
@@ -198,13 +223,13 @@ async def generate_predictions(stories: Sequence[Story], runs: Sequence[VariantR
     return summary
 
 
-def prediction_id(record: dict) -> str:
+def prediction_id(record: PredictionRecord) -> str:
     """A short id of one prediction: its key and its text (judgments point at predictions by it)."""
     fields = [record.get(name) for name in PREDICTION_KEY] + [record.get("text")]
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def load_predictions(path: Path) -> list[dict]:
+def load_predictions(path: Path) -> list[PredictionRecord]:
     """The latest record per prediction key of a predictions.jsonl (read only; a torn last line is skipped)."""
     latest = {}
     for record in read_jsonl(path):

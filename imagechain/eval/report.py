@@ -19,10 +19,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from imagechain.buckets import EVAL_BUCKETS
-from imagechain.conversation import VARIANTS
-from imagechain.generate import prediction_id
-from imagechain.simrate import simrate
+from imagechain.data.buckets import EVAL_BUCKETS
+from imagechain.data.conversation import VARIANTS
+from imagechain.eval.chart import simrate_chart
+from imagechain.eval.cue_f1 import Scores, macro
+from imagechain.eval.predict import PredictionRecord, prediction_id
+from imagechain.eval.simrate import JudgeInfo, JudgmentRecord, SimRateCell, simrate
 from schemas.errors import DataError, read_json
 
 RESULTS_KIND = "imagechain-results"
@@ -39,28 +41,36 @@ PAPER_TABLE1 = {
 }
 
 
+class ResultsCell(SimRateCell):
+    """One (row, column) of the table: SimRate of the judged predictions, and those not judged."""
+
+    too_long: int
+    errors: int
+    unjudged: int
+    """`ok` predictions without a judgment from this run's judge."""
+
+
 def in_column(num_scenes: int, column: str) -> bool:
     low, high = EVAL_BUCKETS[column]
     return low <= num_scenes <= high
 
 
-def _row_keys(predictions: Sequence[dict]) -> list[tuple[str, str]]:
+def _row_keys(predictions: Sequence[PredictionRecord]) -> list[tuple[str, str]]:
     keys = sorted({(p["variant"], p["model"]) for p in predictions},
                   key=lambda k: (list(VARIANTS).index(k[0]) if k[0] in VARIANTS else len(VARIANTS), k))
     return keys
 
 
-def _cell(predictions: list[dict], judgments: dict[str, dict]) -> dict:
+def _cell(predictions: list[PredictionRecord], judgments: dict[str, JudgmentRecord]) -> ResultsCell:
     verdicts = [judgments[prediction_id(p)] for p in predictions
                 if p.get("status") == "ok" and prediction_id(p) in judgments]
-    cell = simrate(verdicts)
-    cell["too_long"] = sum(1 for p in predictions if p.get("status") == "too_long")
-    cell["errors"] = sum(1 for p in predictions if p.get("status") == "error")
-    cell["unjudged"] = sum(1 for p in predictions if p.get("status") == "ok") - len(verdicts)
-    return cell
+    return ResultsCell(**simrate(verdicts), too_long=sum(1 for p in predictions if p.get("status") == "too_long"),
+                       errors=sum(1 for p in predictions if p.get("status") == "error"),
+                       unjudged=sum(1 for p in predictions if p.get("status") == "ok") - len(verdicts))
 
 
-def build_results(predictions: Sequence[dict], judgments: dict[str, dict], judge_info: dict, meta: dict) -> dict:
+def build_results(predictions: Sequence[PredictionRecord], judgments: dict[str, JudgmentRecord],
+                  judge_info: JudgeInfo, meta: dict) -> dict:
     """The results dict: judge, run settings (`meta`) and one row per (variant, model) with a cell per column."""
     rows = []
     for variant, model in _row_keys(predictions):
@@ -70,10 +80,9 @@ def build_results(predictions: Sequence[dict], judgments: dict[str, dict], judge
     return {"kind": RESULTS_KIND, "version": 1, "judge": judge_info, "columns": list(COLUMNS), **meta, "rows": rows}
 
 
-def add_cue_f1(results: dict, predictions: Sequence[dict], scored: dict[str, dict], settings: dict) -> None:
+def add_cue_f1(results: dict, predictions: Sequence[PredictionRecord], scored: dict[str, dict[str, Scores] | None],
+               settings: dict) -> None:
     """Add macro cue F1 per row and column; `scored` maps prediction_id -> {"behaviour": Scores, "object": ...}."""
-    from imagechain.cue_f1 import macro
-
     results["cue_f1"] = settings
     for row in results["rows"]:
         mine = [p for p in predictions if p["variant"] == row["variant"] and p["model"] == row["model"]]
@@ -128,7 +137,7 @@ def _table(rows: Sequence[dict], metric, paper: bool) -> list[str]:
     return lines
 
 
-def _judge_lines(judges: Sequence[dict]) -> list[str]:
+def _judge_lines(judges: Sequence[JudgeInfo]) -> list[str]:
     lines = []
     for judge in judges:
         text = f"Judge: `{judge.get('name')}`"
@@ -173,8 +182,6 @@ def markdown(all_results: Sequence[dict], paper: bool = False) -> str:
 
 def write_report(all_results: Sequence[dict], out: Path, paper: bool = False) -> dict[str, Path]:
     """results.json (merged), results.md and simrate.png under `out`; returns their paths."""
-    from imagechain.chart import simrate_chart
-
     out.mkdir(parents=True, exist_ok=True)
     merged = merge(all_results) if len(all_results) > 1 else all_results[0]
     paths = {"json": out / "results.json", "markdown": out / "results.md", "png": out / "simrate.png"}

@@ -1,7 +1,7 @@
 """SimRate: the share of predictions a judge finds similar in meaning to the human description.
 
 The paper's judge (section 5.4, Appendix A) is an LLM (Llama-3-70B there) answering "Yes" or "No"
-to the few-shot prompt in `imagechain.judge_prompt`. Here any chat backend can judge: an
+to the few-shot prompt in `imagechain.eval.judge_prompt`. Here any chat backend can judge: an
 OpenAI-compatible server (`openai:NAME@URL`, e.g. vLLM serving Llama-3-70B-Instruct, no key
 needed), or an in-process transformers model. Temperature 0, at most 8 new tokens.
 
@@ -13,7 +13,7 @@ Verdict parsing (strict, `parse_verdict`):
   UNPARSEABLE: it counts as No, and the number of unparseable verdicts is reported beside SimRate.
   So "Yes", "yes.", "Yes, because ..." and "NO!" parse; "Sure" and "'Yes'" do not.
 
-The `embedding` judge (`imagechain.embedding_judge`) is a cheap offline stand-in, NOT the paper's
+The `embedding` judge (`imagechain.eval.embedding_judge`) is a cheap offline stand-in, NOT the paper's
 metric; its results say so.
 
 Judgments go to `judgments.jsonl`, one per (judge, prediction), so a killed run resumes.
@@ -22,16 +22,15 @@ Judgments go to `judgments.jsonl`, one per (judge, prediction), so a killed run 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NotRequired, Protocol, TypedDict
 
 from agents.backends.chat import ChatModel, SamplingParams
-from imagechain.generate import prediction_id
-from imagechain.jsonl_store import JsonlStore
-from imagechain.judge_prompt import PROMPT_SHA256, judge_messages
+from imagechain.eval.jsonl_store import JsonlStore
+from imagechain.eval.judge_prompt import PROMPT_SHA256, judge_messages
+from imagechain.eval.predict import PredictionRecord, prediction_id
 
 JUDGMENT_KEY = ("judge", "prediction_id")
 JUDGE_MAX_TOKENS = 8
@@ -50,11 +49,55 @@ class Verdict:
     """The embedding judge's cosine similarity; None for an LLM judge."""
 
 
+class JudgmentRecord(TypedDict):
+    """One line of judgments.jsonl: one judge's verdict on one prediction."""
+
+    judge: str
+    """Judge.name."""
+    prediction_id: str
+    variant: str
+    model: str
+    story_id: str
+    num_scenes: int
+    similar: bool
+    parsed: bool
+    raw: str
+    score: float | None
+
+
+class SimRateCell(TypedDict):
+    """SimRate over a set of judgments."""
+
+    n: int
+    """Judged predictions."""
+    yes: int
+    unparseable: int
+    simrate: float | None
+    """Percent, 2 decimals; None when n is 0."""
+
+
+class JudgeInfo(TypedDict):
+    """What results.json says about the judge (`Judge.info()`)."""
+
+    kind: str
+    """llm, embedding, or none."""
+    name: str
+    paper_metric: bool
+    """Whether the numbers are the paper's SimRate (an LLM Yes/No judge)."""
+    note: str
+    model: NotRequired[str]
+    prompt: NotRequired[str]
+    prompt_sha256: NotRequired[str]
+    temperature: NotRequired[float]
+    package: NotRequired[str]
+    threshold: NotRequired[float]
+
+
 class Judge(Protocol):
     name: str
     """Identifies the judge in records and tables, e.g. `llm:meta-llama/Meta-Llama-3-70B-Instruct`."""
 
-    def info(self) -> dict: ...
+    def info(self) -> JudgeInfo: ...
 
     async def judge(self, reference: str, prediction: str) -> Verdict: ...
 
@@ -75,7 +118,7 @@ class LLMJudge:
         self.backend = backend
         self.name = name or f"llm:{backend.model_id}"
 
-    def info(self) -> dict:
+    def info(self) -> JudgeInfo:
         return {"kind": "llm", "name": self.name, "model": self.backend.model_id, "prompt": "ImageChain Appendix A",
                 "prompt_sha256": PROMPT_SHA256, "temperature": 0, "paper_metric": True,
                 "note": "SimRate as in the ImageChain paper (the paper's judge was Llama-3-70B)."}
@@ -92,17 +135,17 @@ class JudgeSummary:
     judged: int = 0
     resumed: int = 0
     unparseable: int = 0
-    judgments: dict[str, dict] = field(default_factory=dict)
+    judgments: dict[str, JudgmentRecord] = field(default_factory=dict)
     """prediction_id -> this judge's judgment, for every `ok` prediction passed in."""
 
 
-def judgment_record(judge: Judge, prediction: dict, verdict: Verdict) -> dict:
+def judgment_record(judge: Judge, prediction: PredictionRecord, verdict: Verdict) -> JudgmentRecord:
     return {"judge": judge.name, "prediction_id": prediction_id(prediction), "variant": prediction["variant"],
             "model": prediction["model"], "story_id": prediction["story_id"], "num_scenes": prediction["num_scenes"],
             "similar": verdict.similar, "parsed": verdict.parsed, "raw": verdict.raw, "score": verdict.score}
 
 
-async def judge_predictions(predictions: Sequence[dict], judge: Judge, out: Path, concurrency: int = 8,
+async def judge_predictions(predictions: Sequence[PredictionRecord], judge: Judge, out: Path, concurrency: int = 8,
                             progress: Callable[[int], None] | None = None) -> JudgeSummary:
     """Judge every `ok` prediction not judged yet by `judge`; records go to OUT/judgments.jsonl."""
     store = JsonlStore(out / "judgments.jsonl", JUDGMENT_KEY)
@@ -110,7 +153,7 @@ async def judge_predictions(predictions: Sequence[dict], judge: Judge, out: Path
     slots = asyncio.Semaphore(concurrency)
     done = 0
 
-    async def one(prediction: dict) -> None:
+    async def one(prediction: PredictionRecord) -> None:
         nonlocal done
         key = {"judge": judge.name, "prediction_id": prediction_id(prediction)}
         if store.done(key):
@@ -132,14 +175,10 @@ async def judge_predictions(predictions: Sequence[dict], judge: Judge, out: Path
     return summary
 
 
-def simrate(verdicts: Sequence[dict]) -> dict:
-    """{n, yes, unparseable, simrate (percent, None when n is 0)} over judgment records."""
+def simrate(verdicts: Sequence[JudgmentRecord]) -> SimRateCell:
+    """n, yes, unparseable and SimRate (percent, None when n is 0) over judgment records."""
     n = len(verdicts)
     yes = sum(1 for v in verdicts if v["similar"])
     return {"n": n, "yes": yes, "unparseable": sum(1 for v in verdicts if not v["parsed"]),
             "simrate": round(100.0 * yes / n, 2) if n else None}
 
-
-def unparseable_examples(verdicts: Sequence[dict], limit: int = 3) -> list[str]:
-    """A few raw unparseable replies, to show the user what the judge said."""
-    return [re.sub(r"\s+", " ", v["raw"])[:80] for v in verdicts if not v["parsed"]][:limit]

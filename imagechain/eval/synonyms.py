@@ -34,7 +34,7 @@ from schemas.errors import DataError, read_json
 
 FORMAT = "imagechain-synonym-graph"
 KINDS = ("behaviour", "object")
-EXAMPLES_DIR = Path(__file__).parent / "synonyms"
+EXAMPLES_DIR = Path(__file__).parents[1] / "synonyms"
 
 
 class Leftover:

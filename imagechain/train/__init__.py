@@ -1,0 +1,1 @@
+"""LoRA fine-tuning on scene-visual chains: settings, samples, loss masks, the training loop, the adapter."""

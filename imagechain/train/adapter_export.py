@@ -9,13 +9,22 @@ what it was trained on and how.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+
+import torch
+from peft import PeftModel
+from transformers import AutoConfig, AutoModelForImageTextToText
+
+from agents.backends.hf_loading import load_processor
+from agents.backends.tiny_models import resolve_model_id
+from imagechain.train.config import TrainConfig
 
 PAPER = ("ImageChain: Advancing Sequential Image-to-Text Reasoning in Multimodal Large Language Models "
          "(Sánchez Villegas, Ziegler and Elliott, 2025)")
 
 
-def save_adapter(accelerator, model, directory: str | Path, config, summary: dict) -> Path:
+def save_adapter(accelerator, model, directory: str | Path, config: TrainConfig, summary: Mapping[str, object]) -> Path:
     """Adapter weights + adapter_config.json + README.md; collective under FSDP / ZeRO-3, so call on every rank."""
     directory = Path(directory)
     # get_state_dict gathers sharded weights (FSDP, ZeRO-3); keys are the SceneChainModel's ("model.<peft key>").
@@ -29,7 +38,7 @@ def save_adapter(accelerator, model, directory: str | Path, config, summary: dic
     return directory
 
 
-def model_card(config, summary: dict) -> str:
+def model_card(config: TrainConfig, summary: Mapping[str, object]) -> str:
     """A README for the adapter: base, data, settings, results of the run, and how to load it."""
     rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in config.to_dict().items())
     results = "\n".join(f"- {key.replace('_', ' ')}: {value}" for key, value in summary.items())
@@ -69,7 +78,7 @@ base = AutoModelForImageTextToText.from_pretrained("{config.model}")
 model = PeftModel.from_pretrained(base, "path/to/this/folder")
 ```
 
-Generation must build scene visuals the same way (imagechain.scene_features); plain pixel inputs
+Generation must build scene visuals the same way (imagechain.train.scene_features); plain pixel inputs
 give the model one frame per scene instead of the mean.
 """
 
@@ -87,13 +96,6 @@ def _loss_text(mode: str) -> str:
 
 def merge_adapter(base_model: str, adapter_dir: str | Path, output_dir: str | Path, dtype: str = "auto") -> Path:
     """Load the base afresh (on CPU), merge the adapter into its weights, save model and processor."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    from agents.backends.hf_loading import load_processor
-    from agents.backends.tiny_models import resolve_model_id
-
     path = resolve_model_id(base_model)
     config = AutoConfig.from_pretrained(path)
     # "auto": the dtype the checkpoint was saved in.

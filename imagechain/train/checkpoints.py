@@ -24,6 +24,10 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import TypedDict
+
+from accelerate.utils import DistributedType
+from safetensors import safe_open
 
 from schemas.errors import DataError
 
@@ -31,6 +35,17 @@ CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 PARTIAL = ".partial"
 MODEL_FILE = "model.safetensors"
+
+
+class TrainerState(TypedDict):
+    """The state file of a checkpoint: where training stands, and the settings it ran with."""
+
+    epoch: int
+    """Epochs finished."""
+    global_step: int
+    """Optimizer steps taken."""
+    config: dict
+    """TrainConfig.to_dict() of the run (resuming checks the settings that must not change)."""
 
 
 def checkpoint_dir(output_dir: str | Path, epoch: int) -> Path:
@@ -64,8 +79,6 @@ def register_adapter_hooks(accelerator) -> None:
         file = Path(input_dir) / MODEL_FILE
         if not models or not file.is_file():
             return  # FSDP / DeepSpeed: their own loaders check their own files
-        from safetensors import safe_open
-
         with safe_open(str(file), framework="pt") as saved:
             keys = set(saved.keys())
         expected = _trainable_names(models[0])
@@ -78,7 +91,7 @@ def register_adapter_hooks(accelerator) -> None:
     accelerator.register_load_state_pre_hook(check_trainable)
 
 
-def save_checkpoint(accelerator, output_dir: str | Path, state: dict) -> Path:
+def save_checkpoint(accelerator, output_dir: str | Path, state: TrainerState) -> Path:
     """Everything needed to resume after epoch state["epoch"]; written to a .partial folder, then renamed."""
     final = checkpoint_dir(output_dir, state["epoch"])
     partial = final.with_name(final.name + PARTIAL)
@@ -95,7 +108,7 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: dict) -> Path:
     return final
 
 
-def read_state(folder: str | Path) -> dict:
+def read_state(folder: str | Path) -> TrainerState:
     """The trainer state saved with a checkpoint (epoch, global_step, config)."""
     path = Path(folder) / STATE_FILE
     try:
@@ -104,10 +117,8 @@ def read_state(folder: str | Path) -> dict:
         raise DataError(f"{path}: cannot read checkpoint state: {err}") from None
 
 
-def load_checkpoint(accelerator, folder: str | Path) -> dict:
+def load_checkpoint(accelerator, folder: str | Path) -> TrainerState:
     """Restore the prepared model's trainable weights, optimizer, scheduler and RNG states; the saved state."""
-    from accelerate.utils import DistributedType
-
     state = read_state(folder)
     # strict=False: the base weights are not in the checkpoint (the load hook checks the LoRA ones are).
     # DeepSpeed's loader takes no such argument; it restores its own complete files.

@@ -4,7 +4,7 @@ Defaults are the paper's (section 5.3): LoRA r=128, alpha=256, learning rate 2e-
 with 3% warm-up, AdamW, per-device batch 4, gradient accumulation 1, and epochs by bucket (3 for
 C2-7, 5 for C2 and C3, 7 for C4-7). A recipe is a YAML mapping of these field names:
 
-    config = load_config("imagechain/recipes/tiny-llava.yaml", ["lora_r=8", "data=[runs/eng]"])
+    config = load_config("imagechain/recipes/train/tiny-llava.yaml", ["lora_r=8", "data=[runs/eng]"])
     config.resolved_epochs()    # 3 for C2-7 unless `epochs` is set
 
 Every error is a ConfigError (a DataError) whose message names the file, field or override.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from imagechain.buckets import TRAIN_BUCKETS
-from imagechain.conversation import FINETUNED_VARIANTS
-from imagechain.render import FORMS
+from imagechain.data.buckets import TRAIN_BUCKETS
+from imagechain.data.conversation import FINETUNED_VARIANTS
+from imagechain.data.render import FORMS
 from schemas.errors import DataError
 
 # The paper's epochs per training bucket (section 5.3): the smaller buckets train longer.

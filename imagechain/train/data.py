@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from imagechain.conversation import Conversation, build_conversation
-from imagechain.errors import StoryTooLong
-from imagechain.loss_masks import IGNORE_INDEX, build_labels
-from imagechain.render import tokenize
-from imagechain.scene_features import VisualFamily, select_frames
-from imagechain.story import Frame, Story, open_frame
+from imagechain.data.conversation import Conversation, build_conversation
+from imagechain.data.render import StoryTooLong, tokenize
+from imagechain.data.story import Frame, Story, open_frame
+from imagechain.train.loss_masks import IGNORE_INDEX, build_labels
+from imagechain.train.scene_features import VisualFamily, select_frames
 
 # Text fields a sample carries, and the value padding takes in each.
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}

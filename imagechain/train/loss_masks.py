@@ -1,6 +1,6 @@
 """Which token positions a training loss counts, built from the rendered conversation.
 
-Modes (imagechain.train_config.LOSS_MODES):
+Modes (imagechain.train.config.LOSS_MODES):
 - `all-text`: every text token, the paper's equation 2. Image positions never count.
 - `assistant`: every assistant turn: what the model writes after its generation prompt
   (`ASSISTANT:`, `<|im_start|>assistant\\n`), through the template's end-of-turn marker (`</s>`,
@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from imagechain.conversation import Conversation, count_placeholders
-from imagechain.render import TokenizedConversation, image_token, render
-from imagechain.train_config import LOSS_MODES
+import torch
+
+from imagechain.data.conversation import Conversation, count_placeholders
+from imagechain.data.render import TokenizedConversation, image_token, render
+from imagechain.train.config import LOSS_MODES
 from schemas.errors import DataError
 
 IGNORE_INDEX = -100
@@ -130,8 +132,6 @@ def _expand(flags: list[bool], ids: list[int], tokenized: TokenizedConversation,
 
 def build_labels(tokenized: TokenizedConversation, processor, mode: str = "all-text", form: str = "chat"):
     """input_ids with IGNORE_INDEX wherever the loss must not look (a LongTensor of one row)."""
-    import torch
-
     input_ids = tokenized.inputs["input_ids"][0]
     mask = torch.tensor(loss_mask(tokenized, processor, mode, form), dtype=torch.bool)
     return torch.where(mask, input_ids, torch.full_like(input_ids, IGNORE_INDEX))

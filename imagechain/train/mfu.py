@@ -18,6 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+from transformers.models.llava_next.modeling_llava_next import image_size_to_num_patches
+
+from imagechain.train.scene_features import is_vision_parameter
+
 # Dense bf16 peak FLOP/s per device, matched on the CUDA device name (first match wins).
 PEAK_BF16 = (
     ("H200", 989.4e12), ("H100 PCIe", 756.0e12), ("H100", 989.4e12), ("GH200", 989.4e12),
@@ -38,8 +43,6 @@ class ParamCounts:
 
     @classmethod
     def of(cls, model) -> "ParamCounts":
-        from imagechain.scene_features import is_vision_parameter
-
         vision = language = trainable = 0
         for name, param in model.named_parameters():
             count = param.ds_numel if hasattr(param, "ds_numel") else param.numel()  # ZeRO-3 partitions
@@ -60,8 +63,6 @@ def step_flops(counts: ParamCounts, text_config, lm_tokens: int, sequence: int, 
 
 def peak_flops(device=None) -> float | None:
     """Dense bf16 peak of one CUDA device, or None (CPU, or a device not in PEAK_BF16)."""
-    import torch
-
     if not torch.cuda.is_available() or (device is not None and getattr(device, "type", str(device)) != "cuda"):
         return None
     name = torch.cuda.get_device_name(device)
@@ -81,8 +82,6 @@ def vision_tokens(config, batch: dict) -> int:
     pixels = batch["frame_pixel_values"]
     if config.model_type != "llava_next":
         return int(pixels.shape[0])  # Qwen2-VL: one row per vision patch
-    from transformers.models.llava_next.modeling_llava_next import image_size_to_num_patches
-
     vision = config.vision_config
     per_crop = (vision.image_size // vision.patch_size) ** 2 + 1
     crops = sum(image_size_to_num_patches(size, config.image_grid_pinpoints, vision.image_size)

@@ -1,20 +1,20 @@
 """Scene visuals: every frame of a scene through the vision tower and projector, then one visual per
 scene, placed at that scene's image positions in the input embeddings (the paper's section 3.2).
 
-A conversation is tokenised with one representative frame per scene (imagechain.render), so each
+A conversation is tokenised with one representative frame per scene (imagechain.data.render), so each
 scene already has the image-token run of one image. Here the scene's frames go through the model's
 own public `get_image_features` (tower, projector, and LLaVA-NeXT's any-resolution packing), the
 per-patch mean over the frames is taken, and the result replaces the embeddings at those positions.
 The frames of a scene share one size, so every frame yields the same number of rows.
 
-`scene_visual` modes (imagechain.train_config.SCENE_VISUALS):
+`scene_visual` modes (imagechain.train.config.SCENE_VISUALS):
 - `mean`: every scene is the mean over its frames (the paper's V-bar). Default.
 - `last`: context scenes as `mean`; the target scene (the last placeholder) is its last frame only,
   as the public LLaVA training code does.
 - `first`: every scene is its first frame only, as the public Qwen code does.
 
     model = SceneChainModel(peft_model)          # what the trainer prepares with accelerate
-    out = model(**batch)                         # batch from imagechain.train_data.collate
+    out = model(**batch)                         # batch from imagechain.train.data.Collator
     out.loss
 
 Supported: LLaVA-NeXT (`LlavaNextForConditionalGeneration`) and Qwen2-VL
@@ -31,8 +31,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from imagechain.story import Frame
-from imagechain.train_config import SCENE_VISUALS
+from imagechain.data.story import Frame
+from imagechain.train.config import SCENE_VISUALS
 from schemas.errors import DataError
 
 # Module names of the vision side (tower, projector, LLaVA-NeXT's newline) in both families.

@@ -16,10 +16,29 @@ import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from imagechain.train.mfu import mfu
+
+
+class TrainRecord(TypedDict):
+    """One line of metrics.jsonl: the numbers of the optimizer steps since the previous line."""
+
+    step: int
+    epoch: int
+    loss: float
+    """Mean loss over every rank's forward passes."""
+    lr: float
+    """The learning rate the step used."""
+    tokens_per_s: float
+    """Attended language-model tokens per second, all ranks together."""
+    seconds: float
+    mfu: NotRequired[float | None]
+    """Model FLOPs utilisation, on CUDA devices only."""
 
 
 class TrainLog:
@@ -31,7 +50,7 @@ class TrainLog:
         self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=console, disable=not self.main)
-        self.history: list[dict] = []
+        self.history: list[TrainRecord] = []
         self._reset()
 
     def _reset(self) -> None:
@@ -59,7 +78,7 @@ class TrainLog:
         self.vision += vision_tokens
         self.longest = max(self.longest, sequence)
 
-    def step(self, step: int, epoch: int, lr: float) -> dict | None:
+    def step(self, step: int, epoch: int, lr: float) -> TrainRecord | None:
         """After optimizer step `step`: advance the bar; at a log step reduce, print and record a line."""
         self.progress.update(self.task, completed=step)
         if step % self.every and step != self.total:
@@ -74,17 +93,15 @@ class TrainLog:
         self._reset()
         return record
 
-    def _record(self, step: int, epoch: int, lr: float) -> dict:
+    def _record(self, step: int, epoch: int, lr: float) -> TrainRecord:
         seconds = time.perf_counter() - self.window_start
         device = self.accelerator.device
         local = torch.tensor([sum(self.losses), len(self.losses), self.tokens, self.vision], dtype=torch.float64)
         total = self.accelerator.reduce(local.to(device), reduction="sum").cpu()
         loss = float(total[0] / max(total[1], 1))
-        record = {"step": step, "epoch": epoch, "loss": round(loss, 6), "lr": lr,
-                  "tokens_per_s": round(float(total[2]) / seconds, 2), "seconds": round(seconds, 3)}
+        record: TrainRecord = {"step": step, "epoch": epoch, "loss": round(loss, 6), "lr": lr,
+                               "tokens_per_s": round(float(total[2]) / seconds, 2), "seconds": round(seconds, 3)}
         if self.flops_of is not None:
-            from imagechain.mfu import mfu
-
             flops = self.flops_of(float(total[2]), self.longest, float(total[3]))
             value = mfu(flops, seconds, devices=self.accelerator.num_processes)
             record["mfu"] = None if value is None else round(value, 4)
@@ -94,7 +111,7 @@ class TrainLog:
         self.progress.stop()
 
 
-def _line(record: dict) -> str:
+def _line(record: TrainRecord) -> str:
     mfu = record.get("mfu")
     extra = f"  mfu {mfu:.1%}" if mfu is not None else ""
     return (f"step {record['step']:>6}  epoch {record['epoch'] + 1}  loss {record['loss']:.4f}  "

@@ -5,11 +5,11 @@ runs the epochs. It runs the same on one device and under `accelerate launch` (D
 DeepSpeed ZeRO-3; configs in imagechain/accelerate/), because everything distributed goes
 through accelerate: prepare, backward, clipping, reductions and save_state/load_state.
 
-    recipe = ImageChainRecipe(load_config("imagechain/recipes/tiny-llava.yaml", ["data=[runs/eng]"]))
+    recipe = TrainRecipe(load_config("imagechain/recipes/train/tiny-llava.yaml", ["data=[runs/eng]"]))
     recipe.setup()          # resumes from the last finished epoch in output_dir when there is one
     summary = recipe.train()
 
-Each epoch ends with a checkpoint (imagechain.checkpoints); the run ends with the adapter, its
+Each epoch ends with a checkpoint (imagechain.train.checkpoints); the run ends with the adapter, its
 config and a model card in output_dir/adapter (and output_dir/merged with `merge: true`).
 """
 
@@ -20,16 +20,55 @@ import math
 from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType, set_seed
+from peft import LoraConfig, get_peft_model
+from rich.console import Console
+from torch.utils.data import DataLoader
+from transformers import AutoConfig, AutoModelForImageTextToText, get_scheduler
 
-from imagechain.train_config import TrainConfig
+from agents.backends.chat import ModelNotFound
+from agents.backends.hf_loading import load_processor
+from agents.backends.tiny_models import resolve_model_id
+from imagechain.data.sources import iter_stories
+from imagechain.train.adapter_export import merge_adapter, save_adapter
+from imagechain.train.checkpoints import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    register_adapter_hooks,
+    save_checkpoint,
+)
+from imagechain.train.config import TrainConfig
+from imagechain.train.data import ChainDataset, Collator, EpochShuffle, build_samples
+from imagechain.train.mfu import ParamCounts, step_flops, vision_tokens
+from imagechain.train.scene_features import SceneChainModel, family_of
+from imagechain.train.train_log import TrainLog, TrainRecord
 from schemas.errors import DataError
 
 
-class ImageChainRecipe:
-    def __init__(self, config: TrainConfig, on_epoch_end: Callable[["ImageChainRecipe", int], None] | None = None,
-                 console=None):
+class TrainSummary(TypedDict):
+    """What a finished run reports: the model card's results, output_dir/summary.json, the caller."""
+
+    epochs: int
+    optimizer_steps: int
+    stories: int
+    stories_skipped_too_long: int
+    final_loss: float | None
+    devices: int
+    merged: NotRequired[str]
+    """The merged model's folder, with `merge: true` (added after the model card is written)."""
+    adapter: NotRequired[str]
+    """The adapter folder (added after summary.json is written)."""
+
+
+class TrainRecipe:
+    def __init__(self, config: TrainConfig, on_epoch_end: Callable[["TrainRecipe", int], None] | None = None,
+                 console: Console | None = None):
         config.validate()
         self.config, self.on_epoch_end, self.console = config, on_epoch_end, console
         self.output_dir = Path(config.output_dir)
@@ -37,9 +76,7 @@ class ImageChainRecipe:
 
     # ---- setup -------------------------------------------------------------------------------
 
-    def setup(self) -> "ImageChainRecipe":
-        from accelerate.utils import set_seed
-
+    def setup(self) -> "TrainRecipe":
         self.accelerator = self._accelerator()
         set_seed(self.config.seed)
         self.resume_from = self._resume_folder()  # a mismatching checkpoint fails before any loading
@@ -50,9 +87,7 @@ class ImageChainRecipe:
         self._resume()
         return self
 
-    def _accelerator(self):
-        from accelerate import Accelerator
-
+    def _accelerator(self) -> Accelerator:
         # Without any accelerator device, ranks started by torchrun join over gloo on the CPU.
         has_device = getattr(torch, "accelerator", None) and torch.accelerator.is_available()
         return Accelerator(mixed_precision="bf16" if self._use_bf16() else "no", cpu=not has_device,
@@ -65,12 +100,6 @@ class ImageChainRecipe:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
     def _load_processor(self) -> None:
-        from transformers import AutoConfig
-
-        from agents.backends.chat import ModelNotFound
-        from agents.backends.hf_loading import load_processor
-        from agents.backends.tiny_models import resolve_model_id
-
         try:
             self.model_path = resolve_model_id(self.config.model)
             self.model_config = model_config = AutoConfig.from_pretrained(self.model_path)
@@ -78,8 +107,6 @@ class ImageChainRecipe:
             raise DataError(f"model: cannot load {self.config.model!r}: {str(err).strip().splitlines()[0]}") from None
         if not hasattr(model_config, "vision_config"):
             raise DataError(f"model: {self.config.model!r} is not a vision-language model (no vision_config)")
-        from imagechain.scene_features import family_of
-
         try:
             family_of(model_config)
         except DataError as err:
@@ -87,9 +114,6 @@ class ImageChainRecipe:
         self.processor = load_processor(self.model_path, model_config.model_type)
 
     def _load_weights(self):
-        from accelerate.utils import DistributedType
-        from transformers import AutoModelForImageTextToText
-
         # Weights in bf16 where training runs in bf16; the LoRA weights stay float32 (peft's default).
         # FSDP flattens each unit into one tensor of one dtype, so there everything loads float32 and
         # FSDP's own mixed precision casts to bf16 for compute.
@@ -100,9 +124,6 @@ class ImageChainRecipe:
         return model
 
     def _load_data(self) -> None:
-        from imagechain.sources import iter_stories
-        from imagechain.train_data import build_samples
-
         text_config = getattr(self.model_config, "text_config", self.model_config)
         self.max_length = self.config.max_length or text_config.max_position_embeddings
         stories = chain.from_iterable(iter_stories(source, bucket=self.config.bucket, split=self.config.split)
@@ -113,11 +134,7 @@ class ImageChainRecipe:
             raise DataError(f"data: no {self.config.bucket} {self.config.split} stories in "
                             f"{', '.join(self.config.data)}{too_long}")
 
-    def _wrap(self, model):
-        from peft import LoraConfig, get_peft_model
-
-        from imagechain.scene_features import SceneChainModel
-
+    def _wrap(self, model) -> SceneChainModel:
         for param in model.parameters():
             param.requires_grad_(False)
         if self.config.gradient_checkpointing:
@@ -131,12 +148,6 @@ class ImageChainRecipe:
         return SceneChainModel(peft_model)
 
     def _prepare(self) -> None:
-        from torch.utils.data import DataLoader
-        from transformers import get_scheduler
-
-        from imagechain.checkpoints import register_adapter_hooks
-        from imagechain.train_data import ChainDataset, Collator, EpochShuffle
-
         family = self.model.family
         dataset = ChainDataset(self.samples, self.processor, family)
         loader = DataLoader(dataset, batch_size=self.config.per_device_batch_size,
@@ -164,10 +175,8 @@ class ImageChainRecipe:
     def _scheduler_name(self) -> str:
         return {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}[self.config.lr_scheduler]
 
-    def _resume_folder(self):
+    def _resume_folder(self) -> Path | None:
         """The checkpoint to resume from (None: start afresh); DataError if it was made with other settings."""
-        from imagechain.checkpoints import latest_checkpoint, read_state
-
         folder = latest_checkpoint(self.output_dir) if self.config.resume else None
         if folder is None:
             return None
@@ -179,8 +188,6 @@ class ImageChainRecipe:
         return folder
 
     def _resume(self) -> None:
-        from imagechain.checkpoints import load_checkpoint
-
         folder = self.resume_from
         if folder is None:
             return
@@ -194,11 +201,8 @@ class ImageChainRecipe:
 
     # ---- training ----------------------------------------------------------------------------
 
-    def train(self) -> dict:
+    def train(self) -> TrainSummary:
         """Run the remaining epochs; returns the run summary (also in output_dir/summary.json)."""
-        from imagechain.checkpoints import save_checkpoint
-        from imagechain.train_log import TrainLog
-
         self.output_dir.mkdir(parents=True, exist_ok=True)
         log = TrainLog(self.accelerator, self.output_dir / "metrics.jsonl", self.total_steps,
                        self.config.log_every, self._flops_function(), self.console)
@@ -216,7 +220,7 @@ class ImageChainRecipe:
         self.last_records = log.history
         return self._finish(log.history)
 
-    def _train_epoch(self, log) -> None:
+    def _train_epoch(self, log: TrainLog) -> None:
         self.model.train()
         self.loader.set_epoch(self.epoch)
         for batch in self.loader:
@@ -238,29 +242,24 @@ class ImageChainRecipe:
                     break
 
     def _vision_tokens(self, batch) -> int:
-        from imagechain.mfu import vision_tokens
-
         return vision_tokens(self.model_config, batch)
 
     def _flops_function(self):
         """(LM tokens, sequence length, vision tokens) -> model FLOPs, on GPUs; None on CPU (no MFU there)."""
         if self.accelerator.device.type != "cuda":
             return None
-        from imagechain.mfu import ParamCounts, step_flops
-
         counts = ParamCounts.of(self.accelerator.unwrap_model(self.model))
         text_config = getattr(self.model_config, "text_config", self.model_config)
         return lambda tokens, sequence, vision: step_flops(counts, text_config, int(tokens), sequence, int(vision))
 
-    def _state(self) -> dict:
+    def _state(self) -> TrainerState:
         return {"epoch": self.epoch, "global_step": self.global_step, "config": self.config.to_dict()}
 
-    def _finish(self, history: list[dict]) -> dict:
-        from imagechain.adapter_export import merge_adapter, save_adapter
-
-        summary = {"epochs": self.epoch, "optimizer_steps": self.global_step, "stories": len(self.samples),
-                   "stories_skipped_too_long": len(self.skipped),
-                   "final_loss": history[-1]["loss"] if history else None, "devices": self.accelerator.num_processes}
+    def _finish(self, history: list[TrainRecord]) -> TrainSummary:
+        summary: TrainSummary = {
+            "epochs": self.epoch, "optimizer_steps": self.global_step, "stories": len(self.samples),
+            "stories_skipped_too_long": len(self.skipped), "final_loss": history[-1]["loss"] if history else None,
+            "devices": self.accelerator.num_processes}
         adapter = save_adapter(self.accelerator, self.model, self.output_dir / "adapter", self.config, summary)
         if self.accelerator.is_main_process:
             if self.config.merge:
@@ -272,6 +271,4 @@ class ImageChainRecipe:
 
     def _print(self, text: str) -> None:
         if self.accelerator.is_main_process:
-            from rich.console import Console
-
             (self.console or Console(stderr=True)).print(text)

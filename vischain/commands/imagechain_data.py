@@ -3,6 +3,7 @@
     imagechain data stats runs/eng
     imagechain data stats data/StoryFrames --model tiny:llava-next --limit 200
     imagechain data build-storyframes story_gen.json videos/ out/StoryFrames
+    imagechain data demo runs/tiny-storyframes
 
 Bad input (a missing folder, an unknown bucket, an annotation without a field) is one line on
 stderr naming the file, field or flag, and exit code 2.
@@ -17,10 +18,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from imagechain.buckets import BUCKETS, SPLITS, bucket_range
-from imagechain.conversation import VARIANTS
-from imagechain.render import FORMS
-from imagechain.stats import DataStats, collect_stats, summary
+from agents.backends.chat import ModelNotFound
+from agents.backends.tiny_models import resolve_model_id
+from imagechain.data.buckets import BUCKETS, SPLITS, bucket_range
+from imagechain.data.build_storyframes import build_storyframes
+from imagechain.data.conversation import VARIANTS
+from imagechain.data.demo_data import write_demo_storyframes
+from imagechain.data.render import FORMS
+from imagechain.data.sources import iter_stories
+from imagechain.data.stats import DataStats, collect_stats, summary
 from schemas.errors import DataError
 from vischain.error_lines import fail
 
@@ -40,8 +46,6 @@ def stats_command(
     limit: Annotated[Optional[int], typer.Option(help="read at most this many stories")] = None,
 ) -> None:
     """Stories per bucket and split, frames per scene, and token lengths under --model."""
-    from imagechain.sources import iter_stories
-
     _check_flags(variant, form, bucket)
     try:
         processor, max_length = _load_processor(model, max_length) if model else (None, max_length)
@@ -61,11 +65,10 @@ def _check_flags(variant: str, form: str, bucket: str | None) -> None:
 
 
 def _load_processor(model: str, max_length: int | None):
+    # here: both load torch and transformers; `imagechain --help` must not
     from transformers import AutoConfig
 
-    from agents.backends.chat import ModelNotFound
     from agents.backends.hf_loading import load_processor
-    from agents.backends.tiny_models import resolve_model_id
 
     try:
         path = resolve_model_id(model)
@@ -130,8 +133,6 @@ def build_storyframes_command(
     = False,
 ) -> None:
     """Sample frames (8/12/15/20/25 by story length) from each video into the StoryFrames layout."""
-    from imagechain.build_storyframes import build_storyframes
-
     if not 0 <= val_fraction <= 1:
         fail(f"--val-fraction: {val_fraction} is not between 0 and 1")
     if not annotations.is_file():
@@ -145,3 +146,11 @@ def build_storyframes_command(
     if report.missing_videos:
         console.print(f"skipped {len(report.missing_videos)} stories without a video: "
                       f"{', '.join(report.missing_videos[:5])}{' ...' if len(report.missing_videos) > 5 else ''}")
+
+
+@data_app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Argument(help="output folder (scene_*/train|val are written inside)")],
+) -> None:
+    """Draw a tiny StoryFrames-shaped dataset (flat shapes, template descriptions) for trying `imagechain eval`."""
+    typer.echo(f"demo StoryFrames written to {write_demo_storyframes(out)}")

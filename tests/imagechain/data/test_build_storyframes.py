@@ -10,13 +10,12 @@ import math
 
 import pytest
 
-from imagechain.build_storyframes import build_storyframes, read_annotations
-from imagechain.sampling import plan_frames
-from imagechain.storyframes import iter_storyframes
-from imagechain.video import read_frames
+from imagechain.data.build_storyframes import build_storyframes, read_annotations
+from imagechain.data.sampling import plan_frames
+from imagechain.data.storyframes import iter_storyframes
+from imagechain.data.video import read_frames
 from schemas.errors import DataError
-
-from .conftest import read_code, write_video
+from tests.imagechain.story_fixtures import read_code, write_video
 
 # video name -> (fps, video seconds, scene (start, end) list, expected frames per scene)
 STORIES = {

@@ -5,10 +5,9 @@ import pytest
 from PIL import Image
 
 from agents.backends.hf_loading import load_processor
-from imagechain.conversation import VARIANTS, Conversation, build_conversation
-from imagechain.errors import StoryTooLong
-from imagechain.render import image_token, render, tokenize, tokenize_fitting
-from imagechain.story import Scene, Story
+from imagechain.data.conversation import VARIANTS, Conversation, build_conversation
+from imagechain.data.render import StoryTooLong, image_token, render, tokenize, tokenize_fitting
+from imagechain.data.story import Scene, Story
 from schemas.errors import DataError
 
 DESCRIPTIONS = ["A man in a black suit dances with a woman.", "He dips her to the left.",
@@ -109,7 +108,8 @@ def test_conversation_shape_for_training():
     chain = build_conversation(story, "ImageChain", system="Describe each scene.")
     assert [m["role"] for m in chain.messages] == ["system", "user", "assistant", "user", "assistant", "user",
                                                   "assistant"]
-    assert chain.messages[1]["content"] == [{"type": "image"}, {"type": "text", "text": "What is happening in this image?"}]
+    assert chain.messages[1]["content"] == [{"type": "image"},
+                                            {"type": "text", "text": "What is happening in this image?"}]
     assert chain.messages[-1]["content"] == [{"type": "text", "text": TARGET}]
     assert chain.scene_frames == [scene.frames for scene in story.scenes] and chain.num_scenes == 3
     assert build_conversation(story, "FinalScene").scene_frames == [story.scenes[2].frames]

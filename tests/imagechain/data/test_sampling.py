@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from imagechain.sampling import frame_budget, frames_per_scene, plan_frames, sample_times
+from imagechain.data.sampling import frame_budget, frames_per_scene, plan_frames, sample_times
 from schemas.errors import DataError
 
 

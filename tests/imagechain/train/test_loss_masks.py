@@ -5,10 +5,10 @@ import pytest
 from PIL import Image
 
 from agents.backends.hf_loading import load_processor
-from imagechain.conversation import build_conversation
-from imagechain.loss_masks import IGNORE_INDEX, build_labels, loss_mask
-from imagechain.render import image_token, tokenize
-from imagechain.story import Scene, Story
+from imagechain.data.conversation import build_conversation
+from imagechain.data.render import image_token, tokenize
+from imagechain.data.story import Scene, Story
+from imagechain.train.loss_masks import IGNORE_INDEX, build_labels, loss_mask
 from schemas.errors import DataError
 
 TEXTS = ["A man in a black suit dances with a woman.", "He dips her to the left.", "He loses his balance and falls."]

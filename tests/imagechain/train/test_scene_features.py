@@ -3,12 +3,16 @@ features, image-token counts line up, and a one-frame scene reproduces the model
 
 import pytest
 import torch
+from peft import LoraConfig, get_peft_model
 from PIL import Image
 
 from agents.backends.hf_loading import load_model
-from imagechain.conversation import build_conversation
-from imagechain.render import tokenize
-from imagechain.scene_features import (
+from imagechain.data.conversation import build_conversation
+from imagechain.data.render import tokenize
+from imagechain.data.story import Scene, Story
+from imagechain.train.config import LANGUAGE_MODEL_LINEARS
+from imagechain.train.data import ChainDataset, Collator, make_sample
+from imagechain.train.scene_features import (
     SceneChainModel,
     family_of,
     place_scene_features,
@@ -16,8 +20,6 @@ from imagechain.scene_features import (
     scene_visuals,
     select_frames,
 )
-from imagechain.story import Scene, Story
-from imagechain.train_data import ChainDataset, Collator, make_sample
 from schemas.errors import DataError
 
 NAMES = ("llava-next", "qwen2-vl")
@@ -97,9 +99,6 @@ def test_one_frame_scenes_reproduce_the_models_own_forward(models, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_backward_pass_reaches_lora_only(models, name):
-    from peft import LoraConfig, get_peft_model
-
-    from imagechain.train_config import LANGUAGE_MODEL_LINEARS
 
     loaded = load_model(str(models[name].model.name_or_path))
     for param in loaded.model.parameters():

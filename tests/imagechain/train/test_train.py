@@ -1,4 +1,4 @@
-"""`imagechain train` on the tiny LLaVA-NeXT, CPU: the loss falls and only LoRA weights move, a
+"""Training (TrainRecipe) on the tiny LLaVA-NeXT, CPU: the loss falls and only LoRA weights move, a
 kill after epoch 1 resumes at epoch 2 with the same optimizer state, two DDP ranks stay in sync,
 and the first losses of a seeded run are pinned so silent changes show."""
 
@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from peft import PeftConfig
+from transformers import AutoModelForImageTextToText
 
-from imagechain.cli import app
-from imagechain.train_config import EPOCHS_BY_BUCKET, ConfigError, TrainConfig, load_config
+from imagechain.train.checkpoints import latest_checkpoint
+from imagechain.train.config import EPOCHS_BY_BUCKET, ConfigError, TrainConfig, load_config
+from imagechain.train.scene_features import SceneChainModel
+from imagechain.train.trainer import TrainRecipe
 from schemas.errors import DataError
+from tests.imagechain.story_fixtures import save_storyframes, storyframes_row
 
-from .conftest import save_storyframes, storyframes_row
-
-RECIPE = "imagechain/recipes/tiny-llava.yaml"
-ROOT = Path(__file__).resolve().parents[2]
+RECIPE = "imagechain/recipes/train/tiny-llava.yaml"
+ROOT = Path(__file__).resolve().parents[3]
 # First three logged losses of `trained` below (seed 0, tiny LLaVA-NeXT v1). A change here means the
 # model, data, masks, scene visuals or optimiser changed: update only if that was intended.
 PINNED_LOSSES = [6.008453, 5.897099, 5.83455]
@@ -47,10 +49,8 @@ def lora_and_rest(model) -> tuple[dict, dict]:
 @pytest.fixture(scope="module")
 def trained(storyframes, tmp_path_factory):
     """10 optimizer steps on two stories (5 epochs of 2), merging the adapter at the end."""
-    from imagechain.trainer import ImageChainRecipe
-
     out = tmp_path_factory.mktemp("run")
-    recipe = ImageChainRecipe(tiny_config(storyframes, out, "epochs=5", "merge=true")).setup()
+    recipe = TrainRecipe(tiny_config(storyframes, out, "epochs=5", "merge=true")).setup()
     before = lora_and_rest(recipe.model)
     summary = recipe.train()
     return {"recipe": recipe, "out": out, "summary": summary, "before": before, "after": lora_and_rest(recipe.model)}
@@ -78,8 +78,6 @@ def test_first_losses_are_pinned(trained):
 
 
 def test_outputs_adapter_card_metrics_checkpoints_and_merge(trained):
-    from peft import PeftConfig
-
     out = trained["out"]
     adapter = out / "adapter"
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= {p.name for p in adapter.iterdir()}
@@ -93,11 +91,8 @@ def test_outputs_adapter_card_metrics_checkpoints_and_merge(trained):
 
 
 def test_merged_model_matches_the_adapter(trained):
-    from transformers import AutoModelForImageTextToText
-
     recipe = trained["recipe"]
     merged = AutoModelForImageTextToText.from_pretrained(str(trained["out"] / "merged"))
-    from imagechain.scene_features import SceneChainModel
 
     batch = next(iter(recipe.loader))
     recipe.model.eval()
@@ -108,11 +103,9 @@ def test_merged_model_matches_the_adapter(trained):
 
 
 def test_qwen2_vl_trains_with_checkpointing_and_assistant_loss(storyframes, tmp_path):
-    from imagechain.trainer import ImageChainRecipe
-
     config = tiny_config(storyframes, tmp_path, "model=tiny:qwen2-vl", "epochs=1", "max_steps=2", "loss=assistant",
                          "gradient_checkpointing=true", "scene_visual=last")
-    recipe = ImageChainRecipe(config).setup()
+    recipe = TrainRecipe(config).setup()
     lora_before, rest_before = lora_and_rest(recipe.model)
     summary = recipe.train()
     lora_after, rest_after = lora_and_rest(recipe.model)
@@ -128,8 +121,6 @@ class Killed(Exception):
 
 
 def test_a_kill_after_epoch_one_resumes_at_epoch_two_with_the_same_optimizer_state(storyframes, tmp_path):
-    from imagechain.trainer import ImageChainRecipe
-
     seen = {}
 
     def kill_after_first(recipe, epoch):
@@ -139,23 +130,20 @@ def test_a_kill_after_epoch_one_resumes_at_epoch_two_with_the_same_optimizer_sta
 
     with pytest.raises(Killed):
         config = tiny_config(storyframes, tmp_path / "a", "epochs=2")
-        ImageChainRecipe(config, on_epoch_end=kill_after_first).setup().train()
-    resumed = ImageChainRecipe(tiny_config(storyframes, tmp_path / "a", "epochs=2")).setup()
+        TrainRecipe(config, on_epoch_end=kill_after_first).setup().train()
+    resumed = TrainRecipe(tiny_config(storyframes, tmp_path / "a", "epochs=2")).setup()
     assert (resumed.epoch, resumed.global_step) == (1, 2)  # epoch index 1: the second epoch is next
     _assert_same(resumed.optimizer.state_dict(), seen["optimizer"])
     assert resumed.scheduler.state_dict()["last_epoch"] == seen["scheduler"]["last_epoch"] == 2
     resumed.train()
     # The resumed run ends exactly where an uninterrupted one does.
-    straight = ImageChainRecipe(tiny_config(storyframes, tmp_path / "b", "epochs=2")).setup()
+    straight = TrainRecipe(tiny_config(storyframes, tmp_path / "b", "epochs=2")).setup()
     straight.train()
     for (name, a), (_, b) in zip(lora_and_rest(resumed.model)[0].items(), lora_and_rest(straight.model)[0].items()):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
 def test_resume_picks_the_last_finished_epoch_and_checks_the_config(trained, tmp_path):
-    from imagechain.checkpoints import latest_checkpoint
-    from imagechain.trainer import ImageChainRecipe
-
     out = trained["out"]
     assert latest_checkpoint(out).name == "epoch-5"
     (tmp_path / "checkpoints" / "epoch-3").mkdir(parents=True)  # no state file: cut off mid-save
@@ -165,7 +153,7 @@ def test_resume_picks_the_last_finished_epoch_and_checks_the_config(trained, tmp
     changed = load_config(None, [f"{k}={json.dumps(v)}" for k, v in config.to_dict().items() if v is not None]
                           + ["lora_r=4"])
     with pytest.raises(DataError, match="checkpoint was trained with lora_r=8, this run has 4"):
-        ImageChainRecipe(changed).setup()
+        TrainRecipe(changed).setup()
 
 
 def _clone(value):
@@ -189,7 +177,7 @@ def _assert_same(got, expected):
 def test_ddp_two_cpu_processes_stay_in_sync(storyframes, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(ROOT / "tests/imagechain/ddp_worker.py"), str(storyframes), str(tmp_path)]
+               str(ROOT / "tests/imagechain/train/ddp_worker.py"), str(storyframes), str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
@@ -225,27 +213,13 @@ def test_config_errors_name_the_field(overrides, message):
 
 
 def test_recipes_load_and_open_with_their_command():
-    for path in sorted((ROOT / "imagechain/recipes").glob("*.yaml")):
+    recipes = sorted((ROOT / "imagechain/recipes/train").glob("*.yaml"))
+    assert len(recipes) == 3
+    for path in recipes:
         first = path.read_text().splitlines()[0]
-        if "train --recipe" not in first:
-            continue  # another command's recipe (imagechain eval)
-        assert first.startswith("# ") and path.name in first
+        assert "train --recipe" in first
+        assert first.startswith("# ") and f"imagechain/recipes/train/{path.name}" in first
         load_config(path, ["data=[x]"])
-    config = load_config(ROOT / "imagechain/recipes/llava-v1.6-vicuna-7b.yaml")
+    config = load_config(ROOT / "imagechain/recipes/train/llava-v1.6-vicuna-7b.yaml")
     assert (config.model, config.lora_r, config.lora_alpha, config.resolved_epochs()) == \
         ("llava-hf/llava-v1.6-vicuna-7b-hf", 128, 256, 3)
-
-
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, storyframes):
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", "--recipe", str(tmp_path / "nope.yaml")])
-    assert result.exit_code == 2
-    assert result.output.strip() == f"error: --recipe: {tmp_path / 'nope.yaml'}: file not found"
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("model: tiny:llava-next\nlora_rank: 3\n")
-    result = runner.invoke(app, ["train", "--recipe", str(bad)])
-    assert result.exit_code == 2 and result.output.startswith(f"error: {bad}: unknown field 'lora_rank'")
-    result = runner.invoke(app, ["train", "--recipe", str(ROOT / RECIPE), f"data=[{storyframes}]", "bucket=C3",
-                                 f"output_dir={tmp_path / 'o'}"])
-    assert result.exit_code == 2 and result.output.startswith("error: ") and "scene_3" in result.output
-    assert len(result.output.strip().splitlines()) == 1  # the data is read before any model weights

@@ -1,14 +1,24 @@
-"""`imagechain data stats` and `imagechain data build-storyframes` through the typer app."""
+"""`imagechain data stats`, `imagechain data build-storyframes` and `imagechain data demo` through the typer app."""
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
-from imagechain.cli import app
-
-from .conftest import write_video
+from tests.imagechain.story_fixtures import write_run_dir, write_storyframes_dir, write_video
+from vischain.imagechain_cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def storyframes_dir(tmp_path_factory):
+    return write_storyframes_dir(tmp_path_factory.mktemp("StoryFrames"))
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return write_run_dir(tmp_path)
 
 
 def test_stats_counts_buckets_frames_and_tokens(storyframes_dir, tiny_models):
@@ -22,7 +32,8 @@ def test_stats_counts_buckets_frames_and_tokens(storyframes_dir, tiny_models):
     assert row["C4-7"][:3] == ["4-7", "2", "0"] and row["other"][:3] == ["1, 8+", "0", "2"]
     assert "frames per scene" in result.output and "token lengths under" in result.output
     train_frames = next(line for line in lines if line.startswith("│ train ") and line.count("│") == 6)
-    assert [c.strip() for c in train_frames.split("│")[2:-1]] == ["17", "2", "2", "2"]   # 2+2+3+4+6 scenes, 2 frames each
+    # 2+2+3+4+6 scenes, 2 frames each
+    assert [c.strip() for c in train_frames.split("│")[2:-1]] == ["17", "2", "2", "2"]
 
 
 def test_stats_of_a_run_folder(run_dir):
@@ -66,3 +77,14 @@ def test_bad_input_is_one_line_with_exit_2(storyframes_dir, tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert "error: " in result.output and message in result.output, (args, result.output)
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_demo_writes_a_storyframes_layout_that_stats_reads(tmp_path):
+    result = runner.invoke(app, ["data", "demo", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"demo StoryFrames written to {tmp_path / 'demo'}"
+    assert {p.name for p in (tmp_path / "demo").iterdir()} == {"scene_2", "scene_3", "scene_4_7"}
+    stats = runner.invoke(app, ["data", "stats", str(tmp_path / "demo")])
+    assert stats.exit_code == 0, stats.output
+    c2_7 = next(line for line in stats.output.splitlines() if line.startswith("│ C2-7 "))
+    assert [c.strip() for c in c2_7.split("│")[2:5]] == ["2-7", "7", "7"]   # LAYOUT: 3+2+2 train, 2+2+3 val

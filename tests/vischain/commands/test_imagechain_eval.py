@@ -1,13 +1,17 @@
-"""`imagechain eval` end to end: scripted generator and judge servers, resume, bad input, a tiny CPU run."""
+"""`imagechain eval` end to end (scripted generator and judge servers, resume, bad input, a tiny CPU run),
+and `imagechain report` merging results files."""
 
 import json
 
 import pytest
 from typer.testing import CliRunner
 
-from imagechain.cli import app
-from imagechain.synonyms import EXAMPLES_DIR
+from imagechain.eval.report import build_results
+from imagechain.eval.synonyms import EXAMPLES_DIR
+from tests.imagechain.eval.sample_results import JUDGE, predictions_and_judgments
+from tests.imagechain.story_fixtures import write_storyframes_dir
 from tests.servers import FaultyEndpoint, completion
+from vischain.imagechain_cli import app
 
 runner = CliRunner()
 
@@ -33,6 +37,11 @@ def write_recipe(path, source, model, judge_model, **extra):
               "generation": {"max_new_tokens": 8}, "concurrency": 2, **extra}
     path.write_text(json.dumps(recipe))  # JSON is YAML
     return path
+
+
+@pytest.fixture(scope="module")
+def storyframes_dir(tmp_path_factory):
+    return write_storyframes_dir(tmp_path_factory.mktemp("StoryFrames"))
 
 
 @pytest.fixture
@@ -149,3 +158,28 @@ def test_cue_f1_from_a_recipe(storyframes_dir, tmp_path, servers):
     # Objects: no graph, exact matches only: TP 1 (man), FN 1 (cup): P 100, R 50, F1 66.67.
     assert row["cue_f1"]["object"]["C2-6"] == {"n": 2, "precision": 100.0, "recall": 50.0, "f1": 66.67}
     assert "## Cue F1 (behaviour, macro %)" in result.output
+
+
+def test_report_command_merges_runs(tmp_path):
+    predictions, judgments = predictions_and_judgments()
+    first = build_results([p for p in predictions if p["variant"] == "MLLM"], judgments, JUDGE, {})
+    second = build_results([p for p in predictions if p["variant"] == "ImageChain"], judgments, JUDGE, {})
+    for name, results in (("a.json", first), ("b.json", second)):
+        (tmp_path / name).write_text(json.dumps(results))
+    result = runner.invoke(app, ["report", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                                 "--out", str(tmp_path / "merged")])
+    assert result.exit_code == 0, result.output
+    assert "| MLLM |" in result.output and "| ImageChain |" in result.output
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert [row["variant"] for row in merged["rows"]] == ["MLLM", "ImageChain"]
+    assert (tmp_path / "merged" / "simrate.png").is_file()
+    again = runner.invoke(app, ["report", str(tmp_path / "merged" / "results.json"), "--no-paper"])
+    assert again.exit_code == 0 and "paper" not in again.output
+
+
+def test_report_bad_input_is_one_line_and_exit_2(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2 and "results file not found" in result.output
+    (tmp_path / "x.json").write_text('{"kind": "other"}')
+    result = runner.invoke(app, ["report", str(tmp_path / "x.json")])
+    assert result.exit_code == 2 and "not an ImageChain results file" in result.output
