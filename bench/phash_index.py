@@ -1,4 +1,4 @@
-"""Near-duplicate lookups: agents/retrieval/phash_index.py against the scan it replaced, in the same run.
+"""Near-duplicate lookups: schemas/phash_index.py against the scan it replaced, in the same run.
 
     .venv/bin/python bench/phash_index.py [--images 20000] [--bits 4]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.retrieval.phash_index import PHashIndex  # noqa: E402
+from schemas.phash_index import PHashIndex  # noqa: E402
 
 
 def with_index(hashes: list[int], bits: int) -> float:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from schemas.errors import UsageError
 from schemas.run_store import RunStore
-from schemas.task import detect_kind, task_domain
+from schemas.task import detect_kind, read_task_json, task_domain
 
 FORMATS = {"sharegpt": ".json", "vlmevalkit-mt": ".tsv"}
 SHAREGPT_IMAGE = "<image>"
@@ -139,7 +139,7 @@ def _iomr_turns(task: dict, folder: Path) -> list[Turn]:
 def run_conversations(store: RunStore) -> list[Conversation]:
     conversations = []
     for ref in store.tasks():
-        task = json.loads((ref.folder / "task.json").read_text())
+        task = read_task_json(ref.folder)
         if detect_kind(task) != ref.kind:
             raise UsageError(f"{ref.folder / 'task.json'}: a {detect_kind(task)} task in tasks/{ref.kind}")
         conversations.append(task_conversation(ref.kind, ref.task_id, ref.folder, task))

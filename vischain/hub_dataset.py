@@ -27,11 +27,11 @@ from datasets.table import embed_table_storage
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-from imagechain.run_stories import iter_run_stories
+from imagechain.data.run_stories import iter_run_stories
 from schemas.errors import DataError, UsageError
 from schemas.rules import require_valid_run
 from schemas.run_store import RunStore
-from schemas.task import TASK_KINDS, task_domain, task_images
+from schemas.task import TASK_KINDS, read_task_json, task_domain, task_images
 from vischain.dataset_card import SPLIT, build_card
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
@@ -123,7 +123,7 @@ def itmr_stories(store: RunStore) -> list[dict]:
     rows = []
     for story in stories:
         task_dir = Path(story.metadata["task_dir"])
-        task = json.loads((task_dir / "task.json").read_text())
+        task = read_task_json(task_dir)
         metadata = {key: story.metadata[key] for key in ("title", "topic", "initial_scene_description")}
         rows.append({"story_id": story.story_id, "source": story.source, "task_id": task_dir.name,
                      "domain": task_domain(task) or "unknown",
@@ -137,7 +137,7 @@ def run_tables(store: RunStore) -> dict[str, Table]:
     """Every config of the dataset, in card order: the task kinds, then provenance, then stories."""
     tables = {kind: Table(TASK_FEATURES[kind]) for kind in TASK_KINDS}
     for ref in store.tasks():
-        task = json.loads((ref.folder / "task.json").read_text())
+        task = read_task_json(ref.folder)
         tables[ref.kind].rows.append(task_row(ref.folder, ref.task_id, task))
         tables[ref.kind].row_bytes.append(sum((ref.folder / name).stat().st_size for _, name in task_images(task)))
     provenance = store.read_jsonl("provenance.jsonl")

@@ -15,7 +15,7 @@ from pathlib import Path
 from schemas.errors import UsageError
 from schemas.licences import DEFAULT_ALLOW
 from schemas.run_store import RunStore
-from schemas.task import TASK_KINDS, task_images
+from schemas.task import TASK_KINDS, read_task_json, task_images
 
 
 def open_sources(runs: list[Path], out: Path) -> list[RunStore]:
@@ -42,7 +42,7 @@ def merge_runs(stores: list[RunStore], out: Path) -> dict:
         provenance = store.provenance_by_file()
         for ref in store.tasks():
             old = ref.folder.relative_to(store.root).as_posix()
-            task = json.loads((ref.folder / "task.json").read_text())
+            task = read_task_json(ref.folder)
             lines = {name: provenance[f"{old}/{name}"] for _, name in task_images(task)}
             taken = [seen[line["sha256"]] for line in lines.values()
                      if not line["synthetic"] and line["sha256"] in seen]

@@ -37,11 +37,11 @@ import httpx
 
 from agents.retrieval.decode import SNIFF_BYTES, prepare_image, require_image
 from agents.retrieval.guard import guarded_transport
-from agents.retrieval.phash_index import PHashIndex
 from agents.retrieval.policy import FetchPolicy, Refused
 from agents.retrieval.search.candidate import Candidate
 from schemas.durable_files import write_atomically
 from schemas.licences import LicencePolicy
+from schemas.phash_index import PHashIndex
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from agents.retrieval.phash_index import PHashIndex
+from schemas.phash_index import PHashIndex
 
 
 def flip(bits: int, count: int, rng: random.Random) -> int:
