@@ -10,7 +10,8 @@ Two text forms:
 
 Tokenising uses ONE representative frame per scene, so each scene costs the image tokens of one
 image; training replaces that visual with the mean over the scene's frames, which has the same
-shape only when the scene's frames share a size (checked here).
+shape only when the scene's frames share a size (checked here). A story longer than the context is
+never truncated: `tokenize` raises StoryTooLong, and callers skip and count it or stop.
 
     tok = tokenize(conv, processor, max_length=4096)
     tok.inputs["input_ids"], tok.image_token_counts, tok.prompt_length

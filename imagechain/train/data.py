@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler
 from imagechain.data.conversation import Conversation, build_conversation
 from imagechain.data.render import StoryTooLong, tokenize
 from imagechain.data.story import Frame, Story, open_frame
+from imagechain.train.config import TrainConfig
 from imagechain.train.loss_masks import IGNORE_INDEX, build_labels
 from imagechain.train.scene_features import VisualFamily, select_frames
 
@@ -65,7 +66,8 @@ def sample_from_conversation(conversation: Conversation, processor, form: str, l
                        scene_token_counts=list(tokenized.image_token_counts))
 
 
-def build_samples(stories: Iterable[Story], processor, config, max_length: int) -> tuple[list[TrainSample], list[str]]:
+def build_samples(stories: Iterable[Story], processor, config: TrainConfig,
+                  max_length: int) -> tuple[list[TrainSample], list[str]]:
     """Samples of `stories` under `config` (variant, form, loss, scene_visual, too_long, limit).
 
     Returns the samples and the ids of stories skipped for being longer than max_length.

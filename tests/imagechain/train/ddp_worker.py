@@ -1,6 +1,7 @@
-"""One rank of the two-process DDP check in test_train.py (run by `accelerate launch --cpu`).
+"""One rank of the two-process DDP check in test_train.py, which starts two of them:
 
-    accelerate launch --cpu --num_processes 2 tests/imagechain/train/ddp_worker.py STORYFRAMES_DIR OUT_DIR
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/imagechain/train/ddp_worker.py \
+        STORYFRAMES_DIR OUT_DIR
 
 Trains two optimizer steps of the tiny LLaVA-NeXT on CPU over gloo, then each rank saves its LoRA
 weights and its view of the run to OUT_DIR/rank<N>.pt for the test to compare.
