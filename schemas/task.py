@@ -289,3 +289,63 @@ def load_tasks(root: Path) -> list[TaskItem]:
             parts = parts[2:]
         items.append(TaskItem(kind, "/".join(parts), folder, task, task_domain(task)))
     return items
+
+
+# ---- Editing one field: the review stage's text and image edits ---------------------------------
+
+@dataclass(frozen=True)
+class TextField:
+    """A piece of a task's prose that a person may edit."""
+
+    pointer: str
+    """JSON pointer of the string in task.json."""
+    name: str
+    """What it is, for a form label: "scene", "question 2", "step 1 image 3 description", ..."""
+    text: str
+
+
+def task_texts(kind: str, task: Task) -> list[TextField]:
+    """Every prose field of a task, in reading order. IOMR has none; `metadata` (a JSON string) and
+    ITMR `original_id` (an identifier) are not prose."""
+    if kind == "itmr":
+        fields = [TextField("/initial_scene_description", "scene", task["initial_scene_description"])]
+        for q, question in enumerate(task["questions"]):
+            fields.append(TextField(f"/questions/{q}/task_description", f"question {q + 1} context",
+                                    question["task_description"]))
+            fields.append(TextField(f"/questions/{q}/question", f"question {q + 1}", question["question"]))
+        return fields
+    if kind == "icir":
+        fields = [TextField("/task", "task", task["task"])]
+        for s, step in enumerate(task["steps"]):
+            fields.append(TextField(f"/steps/{s}/description", f"step {step['step']}", step["description"]))
+            fields += [TextField(f"/steps/{s}/images/{i}/image_description",
+                                 f"step {step['step']} image {i + 1} description", image["image_description"])
+                       for i, image in enumerate(step["images"])]
+        return fields
+    return []
+
+
+def with_text(kind: str, task: Task, pointer: str, text: str) -> Task:
+    """A copy of the task with the prose field at `pointer` set to `text`; KeyError when `pointer`
+    is not one of task_texts (an image, an id or a number cannot be changed this way)."""
+    if pointer not in {field.pointer for field in task_texts(kind, task)}:
+        raise KeyError(f"{pointer}: not a text field of this {kind} task")
+    return _with_value(task, pointer, text)
+
+
+def with_image(task: Task, pointer: str, name: str) -> Task:
+    """A copy of the task whose image field at `pointer` names the file `name`; KeyError when
+    `pointer` is not one of task_images."""
+    if pointer not in {p for p, _ in task_images(task)}:
+        raise KeyError(f"{pointer}: not an image field of this task")
+    return _with_value(task, pointer, name)
+
+
+def _with_value(task: Task, pointer: str, value: str) -> Task:
+    copy = json.loads(json.dumps(task))
+    *parents, last = pointer.strip("/").split("/")
+    node = copy
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[last] = value
+    return copy
