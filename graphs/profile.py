@@ -106,6 +106,16 @@ class Verifier:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """The profile's `review:` block: the human quality-control stage (`vischain review`, docs/review.md)."""
+
+    quiz_threshold: float = 0.75
+    """Share of a task's quiz answers (on its current revision) that must be right for it to pass;
+    under it the task reopens for review. 0.75 lets one slip in a four-question task pass and sends
+    back a two-question task that a quiz taker got half wrong."""
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     """The file's stem: demo, local, paper, or a --config file's name."""
@@ -118,6 +128,7 @@ class Profile:
     verifiers: tuple[Verifier, ...] = ()
     licences: LicencePolicy = field(default_factory=LicencePolicy)
     generate: PipelineSettings = field(default_factory=PipelineSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     def agent(self, role: str) -> ModelSpec:
         return {"planner": self.planner, "keywords": self.keywords, "validator": self.validator}[role]
@@ -136,6 +147,7 @@ class Profile:
                        "openverse_url": self.search.openverse_url, "allow_loopback": self.search.allow_loopback},
             "licences": {"allow": sorted(self.licences.allow), "accept_unverified": self.licences.accept_unverified},
             "generate": asdict(self.generate),
+            "review": asdict(self.review),
         }
 
 
@@ -186,6 +198,7 @@ def _profile(data: dict, name: str, where: str) -> Profile:
         licences=LicencePolicy(frozenset(licences.get("allow", DEFAULT_ALLOW)),
                                bool(licences.get("accept_unverified", False))),
         generate=pipeline_settings(data.get("generate") or {}),
+        review=ReviewSettings(**{key: float(value) for key, value in (data.get("review") or {}).items()}),
     )
 
 
