@@ -23,7 +23,7 @@ class PHashIndex:
         self.max_bits = max_bits
         self._entries: list[tuple[int, str]] = []  # (hash, sha256) in the order they were kept
         bands = max_bits + 1 if 0 <= max_bits <= MAX_INDEXED_BITS else 0
-        self._bands = _band_masks(bands)
+        self._bands = band_masks(bands)
         self._buckets: list[dict[int, list[int]]] = [{} for _ in self._bands]
 
     def add(self, bits: int, sha256: str) -> None:
@@ -47,7 +47,7 @@ class PHashIndex:
         return None
 
 
-def _band_masks(count: int) -> list[tuple[int, int]]:
+def band_masks(count: int) -> list[tuple[int, int]]:
     """(shift, mask) for `count` bands covering 64 bits, widths differing by at most one."""
     masks, start = [], 0
     for band in range(count):

@@ -6,6 +6,7 @@
     runs/<name>/failures.jsonl      one line per task that could not be built
     runs/<name>/state.sqlite        LangGraph checkpoints (one thread per task)
     runs/<name>/calls.sqlite        model-call cache (a separate file: two writers on one file lock)
+    runs/<name>/claims.sqlite       which image slot holds each URL and kept image (schemas/run_claims.py)
 
 A crash never leaves half a task: a task folder is built in a hidden sibling, fsynced, then renamed
 into place. JSONL appends are flushed and fsynced per line; a torn last line (power loss mid-write)
@@ -26,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
+from schemas.run_claims import RunClaims
 from schemas.schema_check import require
 from schemas.task import TASK_KINDS
 
@@ -81,6 +83,22 @@ class RunStore:
     @property
     def calls_db(self) -> Path:
         return self.root / "calls.sqlite"
+
+    @property
+    def claims_db(self) -> Path:
+        return self.root / "claims.sqlite"
+
+    def open_claims(self, near_duplicate_bits: int) -> RunClaims:
+        """The run's claims. A run made before claims existed gets its task images claimed first,
+        each by the slot whose file it is, so nothing already in a task can be fetched again."""
+        new = not self.claims_db.exists()
+        claims = RunClaims(self.claims_db, near_duplicate_bits)
+        if new:
+            for file, line in sorted(self.provenance_by_file().items()):
+                parts = file.split("/")
+                if len(parts) == 4 and parts[0] == "tasks" and not line.get("synthetic"):
+                    claims.claim_image(f"{parts[2]}/{Path(parts[3]).stem}", line["sha256"], line["phash"])
+        return claims
 
     # ---- tasks -----------------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ network limits (an address guard at the socket, redirects followed by hand with 
 again, connect/read/total timeouts, a byte cap enforced while streaming); a type sniffed from the
 bytes, never from Content-Type; a PIL decode under a pixel cap (a decompression bomb is a reason,
 not a crash) with the minimum size, first frame of an animation, EXIF rotation, and CMYK, 16-bit
-and alpha made RGB; and deduplication (same SHA-256, or pHash within `near_duplicate_bits` of an
-image this Fetcher kept). Any step may end it as `Rejected(candidate, reason)`.
+and alpha made RGB; and deduplication: the image is claimed for its owner (the image slot that
+wants it) in the run's claims (schemas/run_claims.py), refused when another owner holds the same
+SHA-256 or a pHash within `near_duplicate_bits`. Any step may end it as `Rejected(candidate, reason)`.
 
 A kept image is written as `run_dir/folder/<sha256>.jpg|.png` and returned as a path and hashes.
 An upright 8-bit RGB JPEG or opaque RGB PNG is saved byte for byte (its hash is the published
@@ -16,8 +17,8 @@ The address guard resolves each host as the connection opens, refuses private, l
 link-local and reserved addresses, and connects to the address it checked, so DNS cannot change
 its answer in between. Tests opt in to 127.0.0.1 with `FetchPolicy(allow_loopback=True)`.
 
-    async with Fetcher("runs/eng", FetchPolicy(), LicencePolicy()) as fetcher:
-        outcomes = await fetcher.fetch_all(result.candidates, "tasks/itmr/0001")
+    async with Fetcher("runs/eng", FetchPolicy(), LicencePolicy(), claims) as fetcher:
+        outcomes = await fetcher.fetch_all(result.candidates, "images", owner="itmr-0001/q1_a")
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from agents.retrieval.policy import FetchPolicy, Refused
 from agents.retrieval.search.candidate import Candidate
 from schemas.durable_files import write_atomically
 from schemas.licences import LicencePolicy
-from schemas.phash_index import PHashIndex
+from schemas.run_claims import RunClaims
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,11 @@ class Rejected:
 
 
 class Fetcher:
-    """Downloads for one run. Duplicates are refused across every call on the same Fetcher."""
+    """Downloads for one run. Duplicates are refused across every call on the same claims: the run's
+    (shared by every process of the run), or, without one, this Fetcher's own in memory."""
 
     def __init__(self, run_dir: str | Path, policy: FetchPolicy = FetchPolicy(),
-                 licences: LicencePolicy = LicencePolicy()):
+                 licences: LicencePolicy = LicencePolicy(), claims: RunClaims | None = None):
         self.run_dir = Path(run_dir)
         self.policy = policy
         self.licences = licences
@@ -106,10 +108,10 @@ class Fetcher:
         # Decoding and writing get their own threads, one per usable core: in asyncio's default
         # pool they would queue the DNS lookups of the next downloads behind them.
         self._workers = ThreadPoolExecutor(len(os.sched_getaffinity(0)), thread_name_prefix="fetch-decode")
-        self._lock = threading.Lock()  # guards the three records below across worker threads
-        self._kept_sha: set[str] = set()
-        self._kept_phash = PHashIndex(policy.near_duplicate_bits)
-        self._download_sha: dict[str, str] = {}  # SHA-256 of downloaded bytes -> sha256 kept from them
+        self.claims = claims or RunClaims(":memory:", policy.near_duplicate_bits)
+        self._lock = threading.Lock()  # guards the record below across worker threads
+        # SHA-256 of downloaded bytes -> (sha256 kept from them, owner): the same bytes again skip decoding
+        self._download_sha: dict[str, tuple[str, str]] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -121,62 +123,48 @@ class Fetcher:
         await self._http.aclose()
         self._workers.shutdown(wait=False, cancel_futures=True)
 
-    def remember(self, sha256: str, phash: str) -> None:
-        """Count an image kept earlier (a resumed run's provenance) as seen, for deduplication."""
-        with self._lock:
-            self._mark(sha256, phash)
-
-    def _mark(self, sha256: str, phash: str) -> None:
-        self._kept_sha.add(sha256)
-        self._kept_phash.add(int(phash, 16), sha256)
-
-    async def fetch_all(self, candidates: list[Candidate], folder: str | Path) -> list[Kept | Rejected]:
+    async def fetch_all(self, candidates: list[Candidate], folder: str | Path,
+                        owner: str | None = None) -> list[Kept | Rejected]:
         """One outcome per candidate, in order; concurrency bounded by the policy."""
-        return list(await asyncio.gather(*(self.fetch(c, folder) for c in candidates)))
+        return list(await asyncio.gather(*(self.fetch(c, folder, owner) for c in candidates)))
 
-    async def fetch(self, candidate: Candidate, folder: str | Path) -> Kept | Rejected:
-        """Download, check and save one candidate under `run_dir/folder`; never raises on bad input from the web."""
+    async def fetch(self, candidate: Candidate, folder: str | Path, owner: str | None = None) -> Kept | Rejected:
+        """Download, check and save one candidate under `run_dir/folder` for `owner` (default: the
+        candidate's URL); never raises on bad input from the web."""
         if Path(folder).is_absolute():
             raise ValueError(f"folder: must be relative to the run folder, got {folder}")
         try:
-            return await self._fetch(candidate, Path(folder))
+            return await self._fetch(candidate, Path(folder), owner or f"url:{candidate.url}")
         except Refused as refusal:
             return Rejected(candidate, str(refusal))
         except Exception as err:  # the contract: a reason, never an escaped exception
             log.warning("fetch %s: unexpected %s", candidate.url, type(err).__name__, exc_info=True)
             return Rejected(candidate, f"unexpected error: {type(err).__name__}: {err}"[:300])
 
-    async def _fetch(self, candidate: Candidate, folder: Path) -> Kept:
+    async def _fetch(self, candidate: Candidate, folder: Path, owner: str) -> Kept:
         if reason := self.licences.refusal(candidate.licence):
             raise Refused(reason)
         data = await self._download(candidate)
-        return await asyncio.get_running_loop().run_in_executor(self._workers, self._keep, candidate, data, folder)
+        return await asyncio.get_running_loop().run_in_executor(self._workers, self._keep, candidate, data, folder,
+                                                          owner)
 
-    def _keep(self, candidate: Candidate, data: bytearray, folder: Path) -> Kept:
-        """In a worker thread: decode and check, refuse duplicates, write. Check and mark happen
-        under one lock, so two copies of an image finishing together cannot both be kept."""
+    def _keep(self, candidate: Candidate, data: bytearray, folder: Path, owner: str) -> Kept:
+        """In a worker thread: decode and check, claim, write. The claim is one transaction, so two
+        copies of an image finishing together (in this process or another) cannot both be kept."""
         download_sha = hashlib.sha256(data).hexdigest()
         with self._lock:
-            if earlier := self._download_sha.get(download_sha):  # the same bytes again: skip decoding
-                raise Refused(f"duplicate of {earlier}")
+            earlier = self._download_sha.get(download_sha)
+        if earlier and earlier[1] != owner:  # the same bytes again, for someone else: skip decoding
+            raise Refused(f"duplicate of {earlier[0]} (held by {earlier[1]})")
         image = prepare_image(data, self.policy)
+        if refusal := self.claims.claim_image(owner, image.sha256, image.phash):
+            raise Refused(refusal)
         with self._lock:
-            if duplicate := self._duplicate_of(image.sha256, image.phash):
-                raise Refused(duplicate)
-            self._mark(image.sha256, image.phash)
-            self._download_sha[download_sha] = image.sha256
+            self._download_sha[download_sha] = (image.sha256, owner)
         relative = folder / f"{image.sha256}.{image.extension}"
         write_atomically(self.run_dir / relative, image.data, fsync=False)
         return Kept(candidate, self.run_dir / relative, relative.as_posix(), image.sha256, image.phash,
                     image.width, image.height)
-
-    def _duplicate_of(self, sha256: str, phash: str) -> str | None:
-        """"duplicate of <sha256>" when this image, or one within the pHash distance, was kept; else None."""
-        if sha256 in self._kept_sha:
-            return f"duplicate of {sha256}"
-        if self.policy.near_duplicate_bits >= 0 and (near := self._kept_phash.first_within(int(phash, 16))):
-            return f"duplicate of {near[0]} (pHash distance {near[1]})"
-        return None
 
     async def _download(self, candidate: Candidate) -> bytearray:
         if candidate.url.startswith("file:"):

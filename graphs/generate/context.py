@@ -6,7 +6,7 @@ task graphs; graph state stays small and checkpointable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from agents.backends.chat import ChatModel
@@ -15,6 +15,7 @@ from agents.retrieval.fetch import Fetcher
 from agents.retrieval.search.settings import SearchSettings
 from graphs.profile import PipelineSettings
 from schemas.licences import LicencePolicy
+from schemas.run_claims import RunClaims
 from schemas.run_store import RunStore
 
 
@@ -26,11 +27,11 @@ class GenerateContext:
     validator: ChatModel
     painter: Painter
     fetcher: Fetcher
+    claims: RunClaims
+    """Which slot holds each URL and image, shared by every task (and process) of the run."""
     search: SearchSettings
     providers: tuple[str, ...]
     licences: LicencePolicy
     settings: PipelineSettings
     on_stage: Callable[[str, str], None] = lambda task_id, stage: None
     """Called as each node starts: the runner's progress display."""
-    claimed_urls: set[str] = field(default_factory=set)
-    """Candidate URLs some slot of this process has taken or tried; every slot searches past them."""

@@ -88,11 +88,11 @@ def build_generate_graph(ctx: GenerateContext) -> StateGraph:
 
     async def search(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "search")
-        return {"slots": await _each_open(state["slots"], work.search)}
+        return {"slots": await _each_open(state["slots"], lambda slot: work.search(slot, state["task_id"]))}
 
     async def fetch(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "fetch")
-        return {"slots": await _each_open(state["slots"], work.fetch)}
+        return {"slots": await _each_open(state["slots"], lambda slot: work.fetch(slot, state["task_id"]))}
 
     async def validate(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "validate")

@@ -125,11 +125,11 @@ async def _open_context(stack: AsyncExitStack, store: RunStore, profile: Profile
     p = profile.painter
     painter = Painter(p.model, device=p.device, steps=p.steps, size=p.size, guidance_scale=p.guidance_scale)
     fetch_policy = FetchPolicy(allow_loopback=profile.search.allow_loopback)
-    fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, profile.licences))
-    for line in store.read_jsonl("provenance.jsonl"):  # images already in tasks are not fetched again
-        fetcher.remember(line["sha256"], line["phash"])
+    claims = store.open_claims(fetch_policy.near_duplicate_bits)
+    stack.callback(claims.close)
+    fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, profile.licences, claims))
     return GenerateContext(store=store, planner=agents["planner"], keywords=agents["keywords"],
-                           validator=agents["validator"], painter=painter, fetcher=fetcher,
+                           validator=agents["validator"], painter=painter, fetcher=fetcher, claims=claims,
                            search=profile.search.settings(), providers=profile.search.providers,
                            licences=profile.licences, settings=profile.generate, on_stage=on_stage)
 

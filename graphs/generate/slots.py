@@ -81,23 +81,22 @@ class SlotWork:
     def __init__(self, ctx: GenerateContext):
         self.ctx = ctx
 
-    async def search(self, slot: Slot) -> Slot:
-        """Candidates for the slot's queries, most specific query first, skipping URLs tried before.
+    async def search(self, slot: Slot, task_id: str) -> Slot:
+        """Candidates for the slot's queries, most specific query first, claimed for this slot.
 
-        A URL another slot of this run has taken is skipped too: concurrent slots with similar
-        queries would otherwise all fetch the same top results and lose them to deduplication.
+        URLs another slot of the run holds are skipped (concurrent slots with similar queries would
+        otherwise all fetch the same top results), and so are the ones this slot tried before. A
+        URL this slot claimed in a step that a kill cut short is its own again.
         """
-        want, claimed = self.ctx.settings.candidates_per_slot, self.ctx.claimed_urls
-        # What this slot tried before is no use to any slot (a fetched image comes back a duplicate),
-        # so one run-wide set, passed as is: a copy per search would grow with the run.
-        claimed.update(t["url"] for t in slot["tried"] if t.get("url"))
+        want, owner = self.ctx.settings.candidates_per_slot, owner_of(task_id, slot)
+        skip = self.ctx.claims.taken_by_others(owner, also={t["url"] for t in slot["tried"] if t.get("url")})
         found, tried = [], []
         for query in slot["queries"]:
             result = await search_images(query, want - len(found), self.ctx.licences, providers=self.ctx.providers,
-                                         settings=self.ctx.search, skip=claimed)
-            # Filtered again: another slot may have claimed a URL while this search was awaited.
-            fresh = [c for c in result.candidates if c.url not in claimed]
-            claimed.update(c.url for c in fresh)  # no await since the check: no race
+                                         settings=self.ctx.search, skip=skip)
+            # The claim decides: another slot (or process) may have taken a URL while this search ran.
+            granted = set(self.ctx.claims.claim_urls(owner, [c.url for c in result.candidates]))
+            fresh = [c for c in result.candidates if c.url in granted]
             found += fresh
             if not fresh:
                 tried.append({"query": query, "outcome": "; ".join(result.problems) or "no new licensed images"})
@@ -105,9 +104,9 @@ class SlotWork:
                 break
         return {**slot, "candidates": [asdict(c) for c in found], "tried": _trim(slot["tried"] + tried)}
 
-    async def fetch(self, slot: Slot) -> Slot:
+    async def fetch(self, slot: Slot, task_id: str) -> Slot:
         candidates = [_candidate(c) for c in slot["candidates"]]
-        outcomes = await self.ctx.fetcher.fetch_all(candidates, POOL)
+        outcomes = await self.ctx.fetcher.fetch_all(candidates, POOL, owner=owner_of(task_id, slot))
         kept, tried = [], []
         for candidate, outcome in zip(candidates, outcomes):
             if isinstance(outcome, Kept):
@@ -150,6 +149,11 @@ class SlotWork:
                                   validator={"verdict": "skipped", "reason": "painted from the slot description"})
         image: SlotImage = {"file": file, "sha256": painted.sha256, "phash": painted.phash, "provenance": provenance}
         return {**slot, "image": image, "status": "painted"}
+
+
+def owner_of(task_id: str, slot: Slot) -> str:
+    """The name a slot's claims go under in the run's claims."""
+    return f"{task_id}/{slot['key']}"
 
 
 def _slot_seed(task_seed: int, key: str) -> int:
