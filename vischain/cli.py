@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from vischain.commands import evaluate, generate, merge, models, publish, validate, verify
+from vischain.commands import evaluate, generate, merge, models, publish, review, validate, verify
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 app.command("tiny")(models.tiny)
@@ -21,6 +21,7 @@ app.command("publish")(publish.publish)
 app.command("export")(publish.export)
 app.command("eval")(evaluate.evaluate)
 app.command("verify")(verify.verify)
+app.add_typer(review.app, name="review")
 
 
 if __name__ == "__main__":
