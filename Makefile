@@ -16,8 +16,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The review's browser tests drive Debian's chromium (Playwright's own browser download is not reachable).
+# Installed here when missing (needs root); if it still is, those tests fail and say how to install it.
+$(VENV)/.chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		apt-get install -y chromium || (apt-get update && apt-get install -y chromium) || \
+		echo "warning: chromium is missing and could not be installed (as root: apt-get install -y chromium);" \
+			"the review's browser tests will fail" >&2; \
+	fi
+	@if command -v chromium >/dev/null 2>&1; then touch $@; fi
+
 # Lint and the layers contract first: an upward import or a lint error fails the build before the tests run.
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.chromium
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
