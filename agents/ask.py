@@ -7,8 +7,12 @@ with an `AgentError` naming the stage, which the graph records in failures.jsonl
 
 from __future__ import annotations
 
-from agents.backends.chat import BackendError, ChatModel, SamplingParams
-from agents.backends.structured import parse_json_reply
+from agents.backends.chat import BackendError, ChatModel, SamplingParams, model_where
+from agents.backends.structured import NotJSON, parse_json_reply
+
+NOT_JSON_HINT = "the server may not honour response_format (structured output)"
+"""Said when every reply to a JSON-schema request was not JSON at all: some OpenAI-compatible
+servers drop `response_format` silently, and the model then answers in prose."""
 
 
 class AgentError(RuntimeError):
@@ -24,7 +28,7 @@ async def ask_json(model: ChatModel, messages: list[dict], schema: dict, params:
                    stage: str, repair_attempts: int = 2) -> dict:
     """The parsed, schema-valid reply; AgentError after 1 + repair_attempts tries or a failed call."""
     conversation = list(messages)
-    problem = "no reply"
+    problem, never_json = "no reply", True
     for attempt in range(1 + repair_attempts):
         try:
             reply = await model.chat(conversation, schema=schema, params=params)
@@ -33,9 +37,13 @@ async def ask_json(model: ChatModel, messages: list[dict], schema: dict, params:
         try:
             return parse_json_reply(reply.text, schema)
         except ValueError as err:
-            problem = str(err)
+            problem, never_json = str(err), never_json and isinstance(err, NotJSON)
         conversation = [*messages,
                         {"role": "assistant", "content": reply.text[:2000]},
                         {"role": "user", "content": f"That reply is invalid: {problem}. "
                                                     "Answer again with JSON that matches the schema exactly."}]
+    if never_json:
+        excerpt = " ".join(reply.text.split())[:80]
+        raise AgentError(stage, f"{model_where(model)}: no reply in {1 + repair_attempts} tries was JSON although a "
+                                f"JSON schema was sent; {NOT_JSON_HINT}; last reply: {excerpt!r}")
     raise AgentError(stage, f"invalid output after {1 + repair_attempts} tries: {problem}")

@@ -42,6 +42,9 @@ PRINCIPLES = """Follow the three principles of a good multi-step visual task:
    could find; no diagrams of ideas, no text, no abstract concepts."""
 
 
+REJECTED = "topic rejected by the planner"
+"""How a planner's rejection starts in failures.jsonl: a profile may allow it (planner_may_reject)."""
+
 SAFE_CHARS = "[ !#-\\[\\]-~]"  # printable ASCII minus " and \\
 
 
@@ -138,7 +141,7 @@ async def write_plan(model: ChatModel, *, domain: str, topic: str, kind: str, pa
                            plan_request_schema(kind, may_reject, shape), params, stage="plan",
                            repair_attempts=repair_attempts)
     if reply.get("rejected"):
-        raise AgentError("plan", f"topic rejected by the planner: {reply['reason']}")
+        raise AgentError("plan", f"{REJECTED}: {reply['reason']}")
     plan = {"topic": topic, **reply}
     require("plan", plan, "plan")
     return plan

@@ -41,7 +41,9 @@ DEMO_SCENES = [
 
 def draw_gear(size: int = 96, teeth: int = 10, color=(90, 100, 120), background=(235, 235, 225)) -> Image.Image:
     image = Image.new("RGB", (size, size), background)
-    _gear(ImageDraw.Draw(image), size / 2, size / 2, size * 0.42, teeth, color, background)
+    draw = ImageDraw.Draw(image)
+    _texture(draw, size, f"gear {teeth} {color}", background)
+    _gear(draw, size / 2, size / 2, size * 0.42, teeth, color, background)
     return image
 
 
@@ -61,9 +63,21 @@ def draw_panel(label: str, color=(120, 120, 120), size: int = 96) -> Image.Image
     """A coloured card with a word on it: distinct, legible pictures for example tasks."""
     image = Image.new("RGB", (size, size), color)
     draw = ImageDraw.Draw(image)
+    _texture(draw, size, f"panel {label} {color}", color)
     draw.rectangle([6, 6, size - 7, size - 7], outline=(255, 255, 255), width=3)
     draw.text((12, size // 2 - 6), label, fill=(255, 255, 255))
     return image
+
+
+def _texture(draw: ImageDraw.ImageDraw, size: int, key: str, color) -> None:
+    """Blocks of lighter and darker `color`, placed by `key`: flat cards would share one pHash, and a
+    run's retrieved images must be more than the near-duplicate distance apart."""
+    rng = random.Random(key)
+    for _ in range(4):
+        x, y = rng.randrange(size // 2), rng.randrange(size // 2)
+        w, h = rng.randrange(size // 4, size // 2), rng.randrange(size // 4, size // 2)
+        shade = rng.choice((0.55, 0.75, 1.25, 1.45))
+        draw.rectangle([x, y, x + w, y + h], fill=tuple(min(255, int(c * shade)) for c in color))
 
 
 def draw_scene(index: int, color, size: int = DEMO_IMAGE_SIZE) -> Image.Image:

@@ -26,6 +26,7 @@ from benchmark_data import PROFILES_DIR
 from benchmark_data import ROOT as BENCHMARK_DATA
 from schemas.errors import UsageError
 from schemas.licences import DEFAULT_ALLOW, LicencePolicy
+from schemas.run_claims import NEAR_DUPLICATE_BITS
 from schemas.schema_check import schema_problems
 
 AGENT_ROLES = ("planner", "keywords", "validator")
@@ -91,6 +92,8 @@ class SearchBlock:
     """Openverse's image search endpoint; tests point it at a local server."""
     allow_loopback: bool = False
     """Let the fetcher reach 127.0.0.1 (tests and benches only)."""
+    near_duplicate_bits: int = NEAR_DUPLICATE_BITS
+    """pHash distance (bits of 64) within which two retrieved images count as one; -1 turns it off."""
 
     def settings(self) -> SearchSettings:
         return SearchSettings(folder=self.folder, openverse_url=self.openverse_url)
@@ -144,7 +147,8 @@ class Profile:
             "painter": asdict(self.painter),
             "search": {"providers": list(self.search.providers),
                        "folder": str(self.search.folder) if self.search.folder else None,
-                       "openverse_url": self.search.openverse_url, "allow_loopback": self.search.allow_loopback},
+                       "openverse_url": self.search.openverse_url, "allow_loopback": self.search.allow_loopback,
+                       "near_duplicate_bits": self.search.near_duplicate_bits},
             "licences": {"allow": sorted(self.licences.allow), "accept_unverified": self.licences.accept_unverified},
             "generate": asdict(self.generate),
             "review": asdict(self.review),
@@ -193,7 +197,8 @@ def _profile(data: dict, name: str, where: str) -> Profile:
         painter=PainterSettings(**data["painter"]),
         search=SearchBlock(providers=tuple(search["providers"]), folder=Path(folder) if folder else None,
                            openverse_url=search.get("openverse_url") or OPENVERSE_URL,
-                           allow_loopback=bool(search.get("allow_loopback", False))),
+                           allow_loopback=bool(search.get("allow_loopback", False)),
+                           near_duplicate_bits=search.get("near_duplicate_bits", NEAR_DUPLICATE_BITS)),
         verifiers=tuple(verifiers),
         licences=LicencePolicy(frozenset(licences.get("allow", DEFAULT_ALLOW)),
                                bool(licences.get("accept_unverified", False))),

@@ -53,6 +53,24 @@ class ProvenanceLine(TypedDict):
     validator: Verdict | None
 
 
+def synthetic_problems(line: ProvenanceLine) -> list[str]:
+    """A synthetic image is exempt from the licence policy only when the painter made it and says
+    how: its generator model, seed and prompt. Anything else marked synthetic is refused."""
+    problems = []
+    if line.get("provider") != PAINTER:
+        problems.append(f"marked synthetic but its provider is {line.get('provider')!r}, not the painter")
+    generator = line.get("generator")
+    if not isinstance(generator, dict):
+        return problems + ["marked synthetic without its generator (model, seed, prompt)"]
+    for key, kind in (("model", str), ("seed", int), ("prompt", str)):
+        value = generator.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not value.strip()):
+            problems.append(f"synthetic image's generator.{key} is missing or not a {kind.__name__}")
+    if line.get("licence") is not None:
+        problems.append("marked synthetic but carries a retrieved image's licence")
+    return problems
+
+
 def painted_line(file: str, sha256: str, phash: str, generator: Generator, validator: Verdict) -> ProvenanceLine:
     """The line of an image a diffusion model painted: synthetic, no licence, its generator named."""
     return {"file": file, "sha256": sha256, "phash": phash, "provider": PAINTER, "source_url": None,
@@ -63,7 +81,7 @@ def painted_line(file: str, sha256: str, phash: str, generator: Generator, valid
 def licence_problems(line: ProvenanceLine, policy: LicencePolicy) -> list[str]:
     """Why a provenance line's image may not be in a task (empty when it may)."""
     if line.get("synthetic"):
-        return []
+        return synthetic_problems(line)
     record = line.get("licence")
     if not record:
         return ["licence unknown and image not synthetic"]

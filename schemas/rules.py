@@ -20,10 +20,12 @@ from PIL import Image, UnidentifiedImageError
 
 from schemas.errors import UsageError
 from schemas.licences import DEFAULT_ALLOW, LicencePolicy
+from schemas.phash_index import PHashIndex
 from schemas.provenance import ProvenanceLine, licence_problems
+from schemas.run_claims import NEAR_DUPLICATE_BITS
 from schemas.run_store import RunStore
 from schemas.schema_check import Problem, schema_problems
-from schemas.task import detect_kind, task_folders, task_images
+from schemas.task import detect_kind, read_task_json, task_folders, task_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -134,11 +136,19 @@ class Report:
 
 
 def validate_path(path: Path, check_provenance: bool = True) -> Report:
-    """Validate a run folder (has run.json), one task folder (has task.json), or a folder of task folders."""
+    """Validate a run folder (has run.json), one task folder (has task.json), or a folder of task folders.
+
+    A whole run folder is also checked for the rules no single task can break: the run finished,
+    no half-written task is left, every task image has exactly one provenance line, and no
+    retrieved image (by SHA-256, or pHash within the run's distance) is in two slots."""
+    path = path.resolve()
     run_root = enclosing_run(path)
     provenance, policy, report = None, LicencePolicy(), Report()
+    run = RunFacts()
     if run_root is not None:
-        provenance, policy = _read_run_extras(run_root, report)
+        run = _read_run(run_root, report)
+        provenance = run.provenance
+        policy = run.policy
     elif check_provenance:
         report.problems.append(Problem(str(path), "", "not inside a run folder, so no provenance.jsonl to check "
                                                       "licences against (--no-provenance for foreign folders)"))
@@ -152,38 +162,130 @@ def validate_path(path: Path, check_provenance: bool = True) -> Report:
         report.images += sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if (folder / "plan.json").is_file():
             report.problems += _json_file_problems(folder / "plan.json", "plan")
+    if run_root is not None and path == run_root:
+        report.problems += run_problems(run_root, run)
     return report
 
 
 def enclosing_run(path: Path) -> Path | None:
     """The run folder (with run.json) that `path` is or lies in, up to three levels up."""
-    for candidate in [path, *path.resolve().parents][:4]:
+    path = path.resolve()
+    for candidate in [path, *path.parents][:4]:
         if (candidate / "run.json").is_file():
             return candidate
     return None
 
 
-def _read_run_extras(run_root: Path, report: Report) -> tuple[dict, LicencePolicy]:
-    provenance = {}
-    for name, schema in (("provenance.jsonl", "provenance"), ("failures.jsonl", "failure")):
-        path = run_root / name
-        if not path.exists():
+@dataclass
+class RunFacts:
+    """What a run folder's own files say, read once (lines that fail their schema are left out)."""
+
+    provenance: dict[str, ProvenanceLine] = field(default_factory=dict)
+    """file -> its provenance line."""
+    line_counts: dict[str, int] = field(default_factory=dict)
+    """file -> how many provenance lines name it."""
+    policy: LicencePolicy = field(default_factory=LicencePolicy)
+    status: str = "complete"
+    near_duplicate_bits: int = NEAR_DUPLICATE_BITS
+
+
+def _read_run(run_root: Path, report: Report) -> RunFacts:
+    facts = RunFacts()
+    for number, value in _jsonl(run_root / "failures.jsonl", report):
+        report.problems += schema_problems("failure", value, f"{run_root / 'failures.jsonl'}:{number}")
+    for number, value in _jsonl(run_root / "provenance.jsonl", report):
+        problems = schema_problems("provenance", value, f"{run_root / 'provenance.jsonl'}:{number}")
+        report.problems += problems
+        if not problems:
+            facts.provenance[value["file"]] = value
+            facts.line_counts[value["file"]] = facts.line_counts.get(value["file"], 0) + 1
+    file = run_root / "run.json"
+    try:
+        run = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        report.problems.append(Problem(str(file), "", f"not valid JSON: {getattr(err, 'msg', err)}"))
+        return facts
+    problems = schema_problems("run", run, str(file))
+    if problems:
+        report.problems += problems
+        return facts
+    config = run["config"]
+    licences = config.get("licences", {})
+    facts.policy = LicencePolicy(allow=frozenset(licences.get("allow", DEFAULT_ALLOW)) or DEFAULT_ALLOW,
+                                 accept_unverified=licences.get("accept_unverified", False))
+    facts.status = run.get("status", "complete")
+    facts.near_duplicate_bits = config.get("profile_config", {}).get("search", {}).get(
+        "near_duplicate_bits", NEAR_DUPLICATE_BITS)
+    return facts
+
+
+def _jsonl(path: Path, report: Report):
+    """(line number, value) of each line that is JSON; the others become problems."""
+    if not path.exists():
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        report.problems.append(Problem(str(path), "", f"not UTF-8: {err.reason} at byte {err.start}"))
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
             continue
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                report.problems.append(Problem(f"{path}:{number}", "", f"not valid JSON: {err.msg}"))
-                continue
-            report.problems += schema_problems(schema, value, f"{path}:{number}")
-            if schema == "provenance" and isinstance(value, dict) and "file" in value:
-                provenance[value["file"]] = value
-    licences = json.loads((run_root / "run.json").read_text()).get("config", {}).get("licences", {})
-    policy = LicencePolicy(allow=frozenset(licences.get("allow", DEFAULT_ALLOW)),
-                           accept_unverified=bool(licences.get("accept_unverified", False)))
-    return provenance, policy
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as err:
+            report.problems.append(Problem(f"{path}:{number}", "", f"not valid JSON: {err.msg}"))
+
+
+def run_problems(run_root: Path, run: RunFacts) -> list[Problem]:
+    """The rules of a whole run folder, beyond each task's."""
+    problems = []
+    if run.status != "complete":
+        problems.append(Problem(str(run_root / "run.json"), "/status",
+                                "incomplete run: generate or merge did not finish (killed, or still running); "
+                                "re-run the same command to finish it"))
+    for leftover in sorted((run_root / "tasks").glob("*/.*")):
+        problems.append(Problem(str(leftover), "", "half-written task folder left by a killed write "
+                                                   "(re-running the command removes it)"))
+    task_files = {}
+    for folder in task_folders(run_root / "tasks") if (run_root / "tasks").is_dir() else []:
+        try:
+            task = read_task_json(folder)
+            names = [name for _, name in task_images(task)] if detect_kind(task) else []
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # the task's own check reports it
+        for name in names:
+            task_files[(folder / name).relative_to(run_root).as_posix()] = folder / "task.json"
+    for file, task_file in sorted(task_files.items()):
+        if run.line_counts.get(file, 0) > 1:
+            problems.append(Problem(str(run_root / "provenance.jsonl"), "",
+                                    f"{file}: {run.line_counts[file]} provenance lines; a task image has exactly one"))
+    problems += _shared_images(run_root, task_files, run)
+    return problems
+
+
+def _shared_images(run_root: Path, task_files: dict[str, Path], run: RunFacts) -> list[Problem]:
+    """A retrieved image may be in one slot of a run: the same SHA-256 twice, or a pHash within the
+    run's distance of an earlier one, is a problem (painted images are exempt)."""
+    problems, by_sha = [], {}
+    index = PHashIndex(run.near_duplicate_bits)
+    for file in sorted(task_files):
+        line = run.provenance.get(file)
+        if line is None or line["synthetic"]:
+            continue
+        if (first := by_sha.get(line["sha256"])) is not None:
+            problems.append(Problem(str(task_files[file]), "", f"{file} is the same image as {first}; "
+                                                              "a retrieved image may be in one slot of a run"))
+            continue
+        near = index.first_within(int(line["phash"], 16)) if run.near_duplicate_bits >= 0 else None
+        if near is not None:
+            problems.append(Problem(str(task_files[file]), "", f"{file} is a near duplicate of {near[0]} (pHash "
+                                                              f"distance {near[1]}); a retrieved image may be in "
+                                                              "one slot of a run"))
+            continue
+        by_sha[line["sha256"]] = file
+        index.add(int(line["phash"], 16), file)
+    return problems
 
 
 def _json_file_problems(path: Path, schema: str) -> list[Problem]:

@@ -25,6 +25,10 @@ from pathlib import Path
 
 from schemas.phash_index import MAX_INDEXED_BITS, band_masks
 
+NEAR_DUPLICATE_BITS = 4
+"""The default pHash distance, in bits of 64, within which two images count as one (the fetcher's
+`near_duplicate_bits`; a profile's `search.near_duplicate_bits` changes it for a run)."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS url_claims (
     url TEXT PRIMARY KEY,
@@ -49,7 +53,7 @@ class RunClaims:
     """Claims of one run, safe to share between threads (one connection under a lock) and between
     processes (SQLite serialises writers; each claim is one IMMEDIATE transaction)."""
 
-    def __init__(self, path: str | Path, near_duplicate_bits: int = 4):
+    def __init__(self, path: str | Path, near_duplicate_bits: int = NEAR_DUPLICATE_BITS):
         self.path = Path(path)
         self.near_duplicate_bits = near_duplicate_bits
         bands = near_duplicate_bits + 1 if 0 <= near_duplicate_bits <= MAX_INDEXED_BITS else 0

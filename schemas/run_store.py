@@ -50,13 +50,15 @@ class RunStore:
     # ---- create / open ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, root: str | Path, config: dict, seed: int | None = None) -> "RunStore":
+    def create(cls, root: str | Path, config: dict, seed: int | None = None, status: str = "incomplete") -> "RunStore":
+        """A new run folder. It stays `incomplete` (and fails validation) until the command that
+        makes it calls `set_status("complete")`: a killed generate or merge never looks finished."""
         root = Path(root)
         if (root / "run.json").exists():
             raise FileExistsError(f"{root}: already a run folder")
         (root / "tasks").mkdir(parents=True, exist_ok=True)
         store = cls(root)
-        run = {"name": root.name, "created": _now(), "config": config, "seed": seed,
+        run = {"name": root.name, "created": _now(), "status": status, "config": config, "seed": seed,
                "versions": package_versions(), "counts": {}}
         write_atomically(root / "run.json", _json_text(run))
         store.refresh_counts()
@@ -190,6 +192,16 @@ class RunStore:
         counts["images"] = len(self.provenance_by_file())  # files, not lines: a resumed task may repeat one
         self.update_run(counts=counts)
         return counts
+
+    @property
+    def status(self) -> str:
+        """incomplete or complete (runs made before the field existed read as complete)."""
+        return self.run.get("status", "complete")
+
+    def set_status(self, status: str) -> None:
+        if status not in ("incomplete", "complete"):
+            raise ValueError(f"status: {status!r} is not incomplete or complete")
+        self.update_run(status=status)
 
     def update_run(self, **fields) -> None:
         with self._append_lock:

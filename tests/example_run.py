@@ -108,6 +108,7 @@ def main(out: Path = EXAMPLE_RUN) -> None:
             folder = store.write_task(kind, f"{kind}-0001", task, files, {"plan.json": plan} if plan else None)
         store.append_provenance([provenance_line(folder / name, out) for name in pictures])
     store.refresh_counts()
+    store.set_status("complete")
     store.update_run(created="2026-11-23T00:00:00Z", versions={})  # stable file: no machine facts in git
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import shutil
 from pathlib import Path
 
-from PIL import Image
+import imagehash
+from PIL import Image, ImageDraw
 
 from agents.protocol.labels import labelled_image
 from agents.protocol.turns import task_script
@@ -28,8 +30,9 @@ KINDS = ("itmr", "icir", "iomr")
 def make_run(root: Path, per_kind: int = 1) -> Path:
     """The example run copied to `root`, each task duplicated to `per_kind` tasks (kind-0001..).
 
-    Every copy's images get one pixel changed so no two tasks share image bytes (the Oracle tells
-    questions apart by their images), with a provenance line for each new file.
+    Every copy's images get blocks painted over them, placed by the copy's number, so no two tasks
+    share an image (a run's rule, and the Oracle tells questions apart by their images), with a
+    provenance line (new hashes) for each new file.
     """
     shutil.copytree(EXAMPLE, root)
     template = {line["file"]: line for line in map(json.loads, (root / "provenance.jsonl").read_text().splitlines())}
@@ -41,16 +44,28 @@ def make_run(root: Path, per_kind: int = 1) -> Path:
             shutil.copytree(source, target)
             for image in sorted(target.glob("*.png")):
                 with Image.open(image) as picture:
-                    picture = picture.convert("RGB")
-                picture.putpixel((picture.width - 1, picture.height - 1), (n * 37 % 256, n * 11 % 256, 3))
+                    picture = marked(picture.convert("RGB"), f"{n}/{image.name}")
                 picture.save(image)
                 line = dict(template[f"tasks/{kind}/{kind}-0001/{image.name}"])
                 line["file"] = f"tasks/{kind}/{target.name}/{image.name}"
                 line["sha256"] = hashlib.sha256(image.read_bytes()).hexdigest()
+                line["phash"] = str(imagehash.phash(picture))
                 new_lines.append(line)
     with open(root / "provenance.jsonl", "a") as handle:
         handle.writelines(json.dumps(line) + "\n" for line in new_lines)
     return root
+
+
+def marked(picture: Image.Image, key: str) -> Image.Image:
+    """Blocks of colour placed by `key` on a copy's image: enough to move its pHash past the
+    near-duplicate distance, so the copy counts as another image."""
+    rng = random.Random(key)
+    draw = ImageDraw.Draw(picture)
+    w, h = picture.size
+    for _ in range(3):
+        x, y = rng.randrange(w // 2), rng.randrange(h // 2)
+        draw.rectangle([x, y, x + w // 3, y + h // 3], fill=tuple(rng.randrange(256) for _ in range(3)))
+    return picture
 
 
 class Oracle:

@@ -98,6 +98,14 @@ class ChatModel(Protocol):
     async def aclose(self) -> None: ...
 
 
+def model_where(model: ChatModel) -> str:
+    """"openai model NAME at URL" (or "in this process"): the model and endpoint an error line names.
+    Looks through the call cache (`inner`) and the vLLM launcher (`client`) to the HTTP client."""
+    inner = getattr(model, "inner", model)
+    urls = getattr(getattr(inner, "client", inner), "base_urls", None)
+    return f"{inner.backend} model {inner.model_id} at {', '.join(urls) if urls else 'in this process'}"
+
+
 def normalize_messages(messages: list[dict]) -> list[dict]:
     """Check the message shape and return messages whose content is always a list of parts."""
     if not messages:

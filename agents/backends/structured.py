@@ -32,12 +32,16 @@ def _validator(schema_text: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
+class NotJSON(ValueError):
+    """The reply is not JSON at all (as opposed to JSON that breaks the schema)."""
+
+
 def parse_json_reply(text: str, schema: dict) -> dict:
     """Parse a model reply and validate it; the ValueError message is fit to feed back to a model."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"reply is not JSON: {err.msg} at char {err.pos}") from None
+        raise NotJSON(f"reply is not JSON: {err.msg} at char {err.pos}") from None
     errors = sorted(_validator(json.dumps(schema, sort_keys=True)).iter_errors(value), key=lambda e: list(e.path))
     if errors:
         first = errors[0]

@@ -9,6 +9,7 @@ JSON of the schema's shape.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -30,6 +31,11 @@ from agents.backends.chat import (
 from agents.backends.hf_loading import load_model
 from agents.backends.structured import check_schema
 from agents.backends.tiny_models import resolve_model_id
+
+# Sampling draws from torch's one process-wide generator, and generate() takes no generator of its
+# own: two models sampling in two threads would interleave their draws, and the same seed would give
+# different text from run to run. Seeded sampling therefore holds this lock from seed to last token.
+_SAMPLING = threading.Lock()
 
 
 class TransformersBackend:
@@ -77,7 +83,8 @@ class TransformersBackend:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
-        with self._lock:  # one generate at a time: the seed and the grammar state are per call
+        sampling = _SAMPLING if params.temperature > 0 else contextlib.nullcontext()
+        with self._lock, sampling:  # one generate per model at a time: the grammar state is per call
             if schema is not None:
                 # A new processor per call: xgrammar's matcher carries the parse state.
                 kwargs["logits_processor"] = [self._logits_processor(schema)]

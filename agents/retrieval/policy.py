@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.run_claims import NEAR_DUPLICATE_BITS
+
 
 @dataclass(frozen=True)
 class FetchPolicy:
@@ -31,7 +33,7 @@ class FetchPolicy:
     """Downloads in flight at once to one host (the candidate's first host), to stay polite."""
     allow_loopback: bool = False
     """Admit 127.0.0.0/8 and ::1; for tests and benchmarks that serve images locally."""
-    near_duplicate_bits: int = 4
+    near_duplicate_bits: int = NEAR_DUPLICATE_BITS
     """Largest Hamming distance (of 64 pHash bits) that counts as a near duplicate; -1 turns it off."""
     jpeg_quality: int = 92
     """Quality of re-encoded JPEGs; 92 keeps re-encoding loss below what the eye sees."""

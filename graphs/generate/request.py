@@ -106,6 +106,7 @@ def open_run(request: RunRequest) -> RunStore:
     if (out / "run.json").is_file():
         store = RunStore.open(out)
         store.remove_stale_staging()
+        store.set_status("incomplete")  # until this run of the command finishes
         return store
     models = {role: profile.agent(role).model for role in ("planner", "keywords", "validator")}
     models["painter"] = profile.painter.model

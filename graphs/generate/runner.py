@@ -24,6 +24,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.factory import ModelSpec, open_backend
 from agents.painter import Painter
+from agents.planner import REJECTED
 from agents.retrieval.fetch import Fetcher
 from agents.retrieval.policy import FetchPolicy
 from graphs.generate.context import GenerateContext
@@ -43,11 +44,17 @@ class RunSummary:
     """Tasks of each kind with a failures.jsonl line."""
     failures: list[dict] = field(default_factory=list)
     """failures.jsonl lines of the failed tasks (schemas/failure.schema.json)."""
+    rejections_allowed: bool = False
+    """The profile lets the planner reject a topic: such a failure still counts as done for the exit code."""
     retrieved: int = 0
     painted: int = 0
     model_calls: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
+
+    def unfinished(self) -> list[dict]:
+        """The failure lines that make the run fail: all, except planner rejections the profile allows."""
+        return [line for line in self.failures if not (self.rejections_allowed and rejected_by_planner(line))]
 
 
 async def run_tasks(store: RunStore, request: RunRequest, on_stage=lambda task_id, stage: None,
@@ -61,6 +68,7 @@ async def run_tasks(store: RunStore, request: RunRequest, on_stage=lambda task_i
         on_done(task_id, "kept")
     if len(finished) == len(specs):  # nothing to do: do not load a single model
         summary = summarise(store, specs)
+        summary.rejections_allowed = request.profile.generate.planner_may_reject
         summary.seconds = time.perf_counter() - started
         return summary
     cache = CallCache(store.calls_db)
@@ -85,6 +93,7 @@ async def run_tasks(store: RunStore, request: RunRequest, on_stage=lambda task_i
     cache.close()
     summary = summarise(store, specs)
     summary.model_calls, summary.cache_hits = calls, hits
+    summary.rejections_allowed = request.profile.generate.planner_may_reject
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -124,7 +133,8 @@ async def _open_context(stack: AsyncExitStack, store: RunStore, profile: Profile
         agents[role] = backends[spec]
     p = profile.painter
     painter = Painter(p.model, device=p.device, steps=p.steps, size=p.size, guidance_scale=p.guidance_scale)
-    fetch_policy = FetchPolicy(allow_loopback=profile.search.allow_loopback)
+    fetch_policy = FetchPolicy(allow_loopback=profile.search.allow_loopback,
+                               near_duplicate_bits=profile.search.near_duplicate_bits)
     claims = store.open_claims(fetch_policy.near_duplicate_bits)
     stack.callback(claims.close)
     fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, profile.licences, claims))
@@ -142,6 +152,10 @@ async def _saver(path: Path):
         # whose steps then run again from cached calls. Task folders are fsynced on their own.
         await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield saver
+
+
+def rejected_by_planner(line: dict) -> bool:
+    return line.get("stage") == "plan" and line.get("reason", "").startswith(REJECTED)
 
 
 def summarise(store: RunStore, specs: tuple[TaskSpec, ...]) -> RunSummary:

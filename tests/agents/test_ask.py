@@ -54,8 +54,17 @@ def test_the_model_sees_its_bad_reply_and_the_exact_error_then_answers_right():
 
 
 def test_after_the_last_repair_the_agent_gives_up_naming_its_stage_and_the_problem():
-    endpoint, bodies = scripted(["nope", "still nope"])
+    endpoint, bodies = scripted(["nope", json.dumps({"verdict": "maybe"})])
     with endpoint, pytest.raises(AgentError) as raised:
         ask(endpoint.base_url, repair_attempts=1)
     assert raised.value.stage == "validate" and "invalid output after 2 tries" in raised.value.reason
-    assert len(bodies) == 2
+    assert "'maybe' is not one of" in raised.value.reason and len(bodies) == 2
+
+
+def test_a_server_that_ignores_structured_output_is_named_with_a_hint_and_an_excerpt():
+    endpoint, _ = scripted(["Sure! The image shows a gear.", "Yes, it is a gear."])
+    with endpoint, pytest.raises(AgentError) as raised:
+        ask(endpoint.base_url, repair_attempts=1)
+    reason = raised.value.reason
+    assert f"openai model scripted at {endpoint.base_url}" in reason
+    assert "may not honour response_format" in reason and "'Yes, it is a gear.'" in reason

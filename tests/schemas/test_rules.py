@@ -104,13 +104,29 @@ def test_every_image_needs_provenance_with_an_allowed_licence(run, change, messa
     assert problems[0].pointer == "/questions/0/choices/2/image" and message in problems[0].message
 
 
-def test_synthetic_images_need_no_licence_and_policy_widens_on_request(run):
-    rewrite_provenance(run, lambda line: {**line, "licence": None, "synthetic": True})
+def test_painted_images_need_no_licence_and_policy_widens_on_request(run):
+    painted = {"provider": "painter", "licence": None, "synthetic": True,
+               "generator": {"model": "tiny:sd", "seed": 3, "prompt": "a clear photo of a gear"}}
+    rewrite_provenance(run, lambda line: {**line, **painted})
     assert task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run) == []
     rewrite_provenance(run, lambda line: {**line, "synthetic": False,
                                           "licence": {"id": "by-nc", "url": None, "verified": False}})
     wide = LicencePolicy(allow=("cc0", "by-nc"), accept_unverified=True)
     assert task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run, wide) == []
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({}, "its provider is 'drawn', not the painter"),
+    ({"provider": "painter"}, "without its generator"),
+    ({"provider": "painter", "generator": {"model": "tiny:sd", "seed": "3", "prompt": "x"}}, "generator.seed"),
+    ({"provider": "painter", "generator": {"model": "", "seed": 3, "prompt": "x"}}, "generator.model"),
+    ({"provider": "painter", "generator": {"model": "m", "seed": 3, "prompt": "x"},
+      "licence": {"id": "cc0", "url": None, "verified": True}}, "carries a retrieved image's licence"),
+])
+def test_synthetic_alone_admits_nothing_the_painter_did_not_make(run, change, reason):
+    rewrite_provenance(run, lambda line: {**line, "licence": None, "synthetic": True, **change})
+    problems = task_problems(folder(run, "itmr"), RunStore.open(run).provenance_by_file(), run)
+    assert problems and any(reason in p.message for p in problems)
 
 
 def test_every_schema_is_valid_draft_2020_12():

@@ -1,11 +1,13 @@
 """`vischain publish`: the dataset folder loads back as the run, the card tells the truth, the upload
 sends that folder as one commit. The Hub is faked only at huggingface_hub's HTTP client."""
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import httpx2
+import imagehash
 import numpy as np
 import pytest
 from datasets import load_dataset
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 
 from benchmark_data import EXAMPLE_RUN
 from schemas.task import task_images
+from tests.oracle_runs import marked
 from vischain.cli import app
 from vischain.dataset_card import summarise_licences
 from vischain.hub_dataset import build_dataset_folder
@@ -38,6 +41,12 @@ def make_run(root: Path) -> Path:
     (second / "task.json").write_text(json.dumps(task))
     lines = [json.loads(line) for line in (run / "provenance.jsonl").read_text().splitlines()]
     extra = [{**line, "file": line["file"].replace("itmr-0001", "itmr-0002")} for line in lines[:6]]
+    for line in extra:  # other images than itmr-0001's: a run may use an image once
+        image = run / line["file"]
+        with Image.open(image) as picture:
+            picture = marked(picture.convert("RGB"), line["file"])
+        picture.save(image)
+        line.update(sha256=hashlib.sha256(image.read_bytes()).hexdigest(), phash=str(imagehash.phash(picture)))
     by = {"id": "by", "version": "4.0", "url": "https://creativecommons.org/licenses/by/4.0/", "verified": True,
           "filter": None}
     extra[0].update(licence=by, creator="Ada | Lovelace", page_url="https://example.org/photo/1", provider="openverse")
@@ -45,7 +54,7 @@ def make_run(root: Path) -> Path:
                              "url": "https://creativecommons.org/licenses/by-sa/4.0/"},
                     creator="B. Smith", page_url="https://example.org/photo/2", provider="ddgs")
     extra[2].update(licence=None, synthetic=True, provider="painter", creator=None,
-                    generator={"model": "tiny-sd", "seed": 3})
+                    generator={"model": "tiny-sd", "seed": 3, "prompt": "a clear photo of bread"})
     (run / "provenance.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines + extra))
     config = json.loads((run / "run.json").read_text())
     config["config"]["licences"]["accept_unverified"] = True  # the run admitted the search-filter licence
@@ -120,7 +129,7 @@ def test_provenance_config_is_the_per_image_licence_record(published):
         "itmr", "itmr-0002", "by-sa", False)
     synthetic = by_file["tasks/itmr/itmr-0002/q1_c.png"]
     assert synthetic["synthetic"] and synthetic["licence"] is None
-    assert json.loads(synthetic["generator"]) == {"model": "tiny-sd", "seed": 3}
+    assert json.loads(synthetic["generator"]) == {"model": "tiny-sd", "seed": 3, "prompt": "a clear photo of bread"}
 
 
 def test_stories_are_each_itmr_tasks_correct_images_with_the_plans_scene_descriptions(published):

@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.ask import NOT_JSON_HINT
 from graphs.generate.request import RunRequest, make_request, open_run
 from graphs.profile import load_profile
+from schemas.errors import EXIT_INVALID
 from schemas.run_store import RunStore
 from schemas.task import TASK_KINDS
 from vischain.error_lines import one_line_errors
@@ -47,7 +49,10 @@ def generate(
         store = open_run(request)
         summary = asyncio.run(_run_with_progress(store, request))
         store.refresh_counts()
+        store.set_status("complete")  # every requested task is made or failed, nothing is in flight
     print_summary(summary, store.root)
+    if summary.unfinished():
+        raise typer.Exit(EXIT_INVALID)
 
 
 async def _run_with_progress(store: RunStore, request: RunRequest):
@@ -81,7 +86,18 @@ def print_summary(summary, root: Path) -> None:
     console.print(table)
     console.print(f"images: {summary.retrieved} retrieved, {summary.painted} painted · model calls: "
                   f"{summary.model_calls} (cache hits {summary.cache_hits}) · {summary.seconds:.1f} s")
-    for line in summary.failures[:5]:
-        console.print(f"[yellow]failed[/] {line['task_id']} at {line['stage']}: {line['reason'][:160]}")
-    if len(summary.failures) > 5:
-        console.print(f"... and {len(summary.failures) - 5} more in {root / 'failures.jsonl'}")
+    # A cause shared by many tasks (a server that drops response_format) is said once, not per task.
+    not_json = [line for line in summary.failures if NOT_JSON_HINT in line["reason"]]
+    if not_json:
+        console.print(f"[yellow]{len(not_json)} task(s) failed[/] because {not_json[0]['reason'][:400]}",
+                      highlight=False)
+    others = [line for line in summary.failures if line not in not_json]
+    for line in others[:5]:
+        console.print(f"[yellow]failed[/] {line['task_id']} at {line['stage']}: {line['reason'][:160]}",
+                      highlight=False)
+    if len(others) > 5:
+        console.print(f"... and {len(others) - 5} more in {root / 'failures.jsonl'}")
+    unfinished = summary.unfinished()
+    if unfinished:
+        console.print(f"[bold red]{len(unfinished)} of {summary.requested} requested task(s) were not made[/] "
+                      f"(failures.jsonl says why); exit code {EXIT_INVALID}")
