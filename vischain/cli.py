@@ -6,11 +6,25 @@ app. (The `imagechain` command's app is vischain/imagechain_cli.py.)
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from vischain.commands import evaluate, generate, merge, models, publish, review, validate, verify
+from vischain.quiet import quiet_known_noise
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Show every library message too (the known-harmless ones in vischain/quiet.py are hidden).")]
+         = False):
+    """Build, check, verify and publish multi-image reasoning benchmarks."""
+    if not verbose:
+        quiet_known_noise()
+
+
 app.command("tiny")(models.tiny)
 app.command("chat")(models.chat)
 app.command("serve")(models.serve)
