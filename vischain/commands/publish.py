@@ -1,4 +1,5 @@
-"""`vischain publish RUN` (a Hugging Face dataset) and `vischain export RUN` (trainer formats).
+"""`vischain publish RUN` (a Hugging Face dataset) and `vischain export RUN` (a folder for trl, LLaMA-Factory,
+VLMEvalKit, lmms-eval or any JSON Lines reader; vischain/exports/).
 
 Both refuse a run that fails `vischain validate`: the first problems are printed and the exit code
 is 1, as validate's. The heavy imports (datasets) happen inside the commands, so `vischain --help`
@@ -19,7 +20,8 @@ from rich.console import Console
 from schemas.errors import EXIT_INVALID
 from schemas.rules import InvalidRun, require_valid_run
 from vischain.error_lines import fail, one_line_errors, stderr
-from vischain.export_formats import FORMATS, export_run
+from vischain.exports import FORMATS, default_folder, export_run
+from vischain.progress import progress_bar
 
 console = Console(highlight=False)
 SHOWN_PROBLEMS = 5
@@ -56,16 +58,19 @@ def publish(
 
 def export(
     run: Annotated[Path, typer.Argument(help="The run folder (has run.json).")],
-    format: Annotated[str, typer.Option("--format", help="sharegpt or vlmevalkit-mt.")],
-    out: Annotated[str, typer.Option(help="Output file, or a folder (ending in / or without a suffix) "
-                                          "to write RUN_FORMAT.json/.tsv into.")],
+    format: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}; see docs/exports.md.")],
+    out: Annotated[Optional[Path], typer.Option(help="A new or empty folder; default RUN/exports/FORMAT.")] = None,
 ):
-    """Write a run as sharegpt JSON (trl, LLaMA-Factory) or a VLMEvalKit multi-turn TSV."""
+    """Write a run as a folder another tool reads: trl, LLaMA-Factory, VLMEvalKit, lmms-eval, or JSON Lines."""
     if format not in FORMATS:
         fail(f"--format: {format!r} is not one of {', '.join(FORMATS)}")
     with one_line_errors(), _refuse_invalid():
-        target, tasks = export_run(require_valid_run(run), format, out)
-    console.print(f"wrote {target}: {tasks} task(s) as {format}")
+        store = require_valid_run(run)
+        folder = out if out is not None else default_folder(run, format)
+        with progress_bar(f"export {format}", total=len(store.tasks()), unit="tasks") as advance:
+            result = export_run(store, format, folder, step=advance)
+    console.print(f"wrote {result.folder}: {result.tasks} task(s) as {format}; see {result.folder / 'README.md'}",
+                  soft_wrap=True)
 
 
 @contextlib.contextmanager
