@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from vischain.review.metrics import QualityControl, share_text
+
 SPLIT = "test"
 """Every config has one split: a benchmark is for evaluation (the stories too come from test tasks)."""
 
@@ -98,8 +100,9 @@ def summarise_licences(lines: list[dict]) -> LicenceSummary:
 # ---- The card ------------------------------------------------------------------------------------
 
 def build_card(run: dict, kind_domains: Counter, provenance: list[dict], config_rows: dict[str, int],
-               repo_id: str | None = None) -> DatasetCard:
-    """The README.md of the dataset folder: YAML front matter the Hub reads, then the text people read."""
+               repo_id: str | None = None, *, quality: QualityControl | None = None) -> DatasetCard:
+    """The README.md of the dataset folder: YAML front matter the Hub reads, then the text people read.
+    `quality`: the human review's figures (vischain/review/metrics.py); None leaves the section out."""
     summary = summarise_licences(provenance)
     tasks = sum(kind_domains.values())
     data = DatasetCardData(
@@ -117,6 +120,7 @@ def build_card(run: dict, kind_domains: Counter, provenance: list[dict], config_
         data.license_link = summary.link
     sections = [
         _intro(run, tasks, config_rows), _licence_section(summary), _making_section(run, provenance),
+        quality_control_section(quality),
         _contents_section(kind_domains, config_rows), _images_section(summary), _attribution_section(summary),
         _loading_section(config_rows, repo_id or "OWNER/NAME"),
     ]
@@ -184,6 +188,41 @@ def _making_section(run: dict, provenance: list[dict]) -> str:
             "the run passed `vischain validate`: every task matches its schema, every answer names one of its "
             "choices, every image decodes and has a provenance line with an allowed licence. From `run.json` and "
             "`provenance.jsonl` (\"unknown\" where the run does not record it):\n\n" + table)
+
+
+def quality_control_section(quality: QualityControl | None) -> str:
+    """VisChainBench's three human steps as this run went through them: who took part, what they decided,
+    how accurate annotators and quiz takers were per kind, and which tasks the dataset holds because of it."""
+    if quality is None:
+        return ""
+    lines = ["## Quality control", ""]
+    if not quality.reviewed:
+        lines.append("**No human review.** No person checked these tasks: they passed `vischain validate`, and "
+                     "verifier models (`vischain verify`, if it ran) only ranked them for review. Review them "
+                     "(`vischain review`) before relying on them as a benchmark.")
+        return "\n".join(lines)
+    passed = sum(kind.passed for kind in quality.kinds)
+    if quality.include_unreviewed:
+        lines += [f"**Warning: published with `--include-unreviewed`.** {quality.published - passed} of the "
+                  f"{quality.published} task(s) in this dataset were not accepted by a reviewer or did not pass the "
+                  "quiz. The review's figures below describe the whole run, not a checked dataset.", ""]
+    else:
+        lines += [f"This dataset holds the {quality.published} of the run's {quality.tasks} task(s) that a reviewer "
+                  f"accepted and that quiz takers then answered right at least {quality.quiz_threshold:.0%} of the "
+                  "time, on the task's final revision.", ""]
+    people = ", ".join(f"{n} {ROLE_NAMES.get(role, role)}" for role, n in sorted(quality.people.items()))
+    lines.append(f"Human review (`vischain review`, VisChainBench's three steps): reviewers accepted, rejected or "
+                 f"edited tasks with the verifier models' answers beside them; annotators answered them and flagged "
+                 f"ambiguities; a separate group answered the revised tasks blind as a quiz, and tasks under the "
+                 f"threshold went back to review. People who took part: {people or 'none recorded'}.")
+    rows = [(k.kind, k.tasks, k.reviewed, k.accepted, k.edited, k.rejected, share_text(k.annotators),
+             share_text(k.quiz), k.passed) for k in quality.kinds]
+    lines += ["", _table(["kind", "tasks", "reviewed", "accepted", "edited", "rejected", "annotator accuracy",
+                          "quiz accuracy", "accepted and passed"], rows)]
+    return "\n".join(lines)
+
+
+ROLE_NAMES = {"reviewer": "reviewer(s)", "annotator": "annotator(s)", "quiz": "quiz taker(s)"}
 
 
 def _contents_section(kind_domains: Counter, config_rows: dict[str, int]) -> str:

@@ -33,6 +33,7 @@ from schemas.rules import require_valid_run
 from schemas.run_store import RunStore
 from schemas.task import TASK_KINDS, read_task_json, task_domain, task_images
 from vischain.dataset_card import SPLIT, build_card
+from vischain.review.metrics import publishable_tasks, quality_control
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 """The Hub's own default shard size (datasets.config.MAX_SHARD_SIZE): small enough to stream."""
@@ -133,21 +134,35 @@ def itmr_stories(store: RunStore) -> list[dict]:
     return rows
 
 
-def run_tables(store: RunStore) -> dict[str, Table]:
-    """Every config of the dataset, in card order: the task kinds, then provenance, then stories."""
+def run_tables(store: RunStore, keep: set[tuple[str, str]] | None = None) -> dict[str, Table]:
+    """Every config of the dataset, in card order: the task kinds, then provenance, then stories.
+    `keep`: the (kind, task_id) of the tasks to publish (the review's verdict); None publishes every task."""
     tables = {kind: Table(TASK_FEATURES[kind]) for kind in TASK_KINDS}
     for ref in store.tasks():
+        if keep is not None and (ref.kind, ref.task_id) not in keep:
+            continue
         task = read_task_json(ref.folder)
         tables[ref.kind].rows.append(task_row(ref.folder, ref.task_id, task))
         tables[ref.kind].row_bytes.append(sum((ref.folder / name).stat().st_size for _, name in task_images(task)))
-    provenance = store.read_jsonl("provenance.jsonl")
+    provenance = published_provenance(store, keep)
     tables["provenance"] = Table(PROVENANCE_FEATURES, [provenance_row(line) for line in provenance],
                                  [0] * len(provenance))
-    stories = itmr_stories(store)
+    stories = [story for story in itmr_stories(store) if keep is None or ("itmr", story["task_id"]) in keep]
     story_bytes = [sum(frame.stat().st_size for scene in story["scenes"] for frame in scene["frames"])
                    for story in stories]
     tables["stories"] = Table(STORY_FEATURES, stories, story_bytes)
     return tables
+
+
+def published_provenance(store: RunStore, keep: set[tuple[str, str]] | None) -> list[dict]:
+    """Provenance lines of the published images: all of them, or with `keep` only those the kept tasks'
+    task.json files name (a task left out, or an image a review edit swapped out, takes its line along)."""
+    lines = store.read_jsonl("provenance.jsonl")
+    if keep is None:
+        return lines
+    shown = {f"tasks/{ref.kind}/{ref.task_id}/{name}" for ref in store.tasks() if (ref.kind, ref.task_id) in keep
+             for _, name in task_images(read_task_json(ref.folder))}
+    return [line for line in lines if line["file"] in shown]
 
 
 # ---- Rows -> parquet shards + card ---------------------------------------------------------------
@@ -169,22 +184,26 @@ def write_config(name: str, table: Table, out_dir: Path, max_shard_bytes: int = 
 
 
 def build_dataset_folder(run_dir: str | Path, out_dir: str | Path, *, repo_id: str | None = None,
-                         max_shard_bytes: int = MAX_SHARD_BYTES) -> DatasetFolder:
-    """Validate the run, then write the dataset (shards + README.md) into `out_dir`, which must be new or empty."""
+                         max_shard_bytes: int = MAX_SHARD_BYTES, include_unreviewed: bool = False) -> DatasetFolder:
+    """Validate the run, then write the dataset (shards + README.md) into `out_dir`, which must be new or empty.
+    A run with a review (review.sqlite) publishes only its accepted, quiz-passed tasks unless `include_unreviewed`."""
     store = require_valid_run(run_dir)
+    keep = publishable_tasks(store.root, include_unreviewed)
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(f"--local-dir: {out_dir} exists and is not an empty folder (stale shards would be "
                          "loaded with the new ones); give a new folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = run_tables(store)
+    tables = run_tables(store, keep)
     files, rows = [], {}
     for name, table in tables.items():
         if table.rows:
             files += write_config(name, table, out_dir, max_shard_bytes)
             rows[name] = len(table.rows)
     kind_domains = Counter((kind, row["domain"]) for kind in TASK_KINDS for row in tables[kind].rows)
-    card = build_card(store.run, kind_domains, store.read_jsonl("provenance.jsonl"), rows, repo_id)
+    published = {(kind, row["task_id"]) for kind in TASK_KINDS for row in tables[kind].rows}
+    card = build_card(store.run, kind_domains, published_provenance(store, keep), rows, repo_id,
+                      quality=quality_control(store.root, published, include_unreviewed))
     card.save(out_dir / "README.md")
     return DatasetFolder(out_dir, rows, ["README.md", *files])
 

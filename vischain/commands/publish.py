@@ -34,6 +34,9 @@ def publish(
     local_dir: Annotated[Optional[Path], typer.Option(help="Write the dataset folder here instead (offline).")] = None,
     private: Annotated[bool, typer.Option(help="--repo: create the repo private.")] = False,
     revision: Annotated[Optional[str], typer.Option(help="--repo: commit to this branch (created if missing).")] = None,
+    include_unreviewed: Annotated[bool, typer.Option(
+        "--include-unreviewed", help="With a review (RUN/review.sqlite): publish every task, not only those accepted "
+                                     "and quiz-passed; the card says so in bold.")] = False,
 ):
     """Publish a run as a Hugging Face dataset: one config per task kind, provenance, stories, a card."""
     if (repo is None) == (local_dir is None):
@@ -42,16 +45,20 @@ def publish(
         fail(f"--repo: {repo!r} is not OWNER/NAME")
     if local_dir is not None and (private or revision):
         fail("--private and --revision apply to --repo only")
+    if include_unreviewed and (run / "review.sqlite").is_file():
+        stderr.print("[bold yellow]warning:[/] --include-unreviewed: tasks the review did not accept and pass are "
+                     "published too; the dataset card says so.", markup=True, soft_wrap=True)
     from vischain.hub_dataset import build_dataset_folder, upload_to_hub  # here: datasets is slow to import
 
     with one_line_errors(), _refuse_invalid():
         _quiet_datasets()
         if local_dir is not None:
-            folder = build_dataset_folder(run, local_dir)
+            folder = build_dataset_folder(run, local_dir, include_unreviewed=include_unreviewed)
             console.print(f"wrote {local_dir}: {_rows(folder.rows)}")
             return
         with tempfile.TemporaryDirectory(prefix="vischain-publish-") as scratch:
-            folder = build_dataset_folder(run, Path(scratch) / run.resolve().name, repo_id=repo)
+            folder = build_dataset_folder(run, Path(scratch) / run.resolve().name, repo_id=repo,
+                                          include_unreviewed=include_unreviewed)
             commit = upload_to_hub(folder, repo, private=private, revision=revision)
         console.print(f"published {repo}: {_rows(folder.rows)}\n{commit.commit_url}")
 

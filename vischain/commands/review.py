@@ -62,7 +62,9 @@ def add_reviewer(
         fail(str(err))
     finally:
         store.close()
-    console.print(f"{person.name} ({person.role}): sign in once with\n{url.rstrip('/')}/login?token={token}")
+    # soft_wrap: a link cut at the terminal's width would not work when copied.
+    console.print(f"{person.name} ({person.role}): sign in once with\n{url.rstrip('/')}/login?token={token}",
+                  soft_wrap=True)
 
 
 @app.command()
@@ -83,11 +85,11 @@ def serve(
         from vischain.review.serving import bind, is_loopback
 
         threshold = load_profile(profile).review.quiz_threshold if profile else quiz_threshold(run, None)
+        if not is_loopback(host):
+            stderr.print(f"[bold yellow]warning:[/] --host {host}: the review is reachable from other machines, "
+                         "over plain HTTP; sign-in links and session cookies can be read on the way. Prefer an SSH "
+                         "tunnel to 127.0.0.1.", markup=True, soft_wrap=True)
         sock = bind(host, port)
-    if not is_loopback(host):
-        stderr.print(f"[bold yellow]warning:[/] --host {host}: the review is reachable from other machines, over "
-                     "plain HTTP; sign-in links and session cookies can be read on the way. Prefer an SSH tunnel to "
-                     "127.0.0.1.", markup=True, soft_wrap=True)
     from vischain.review.app import create_app
     from vischain.review.serving import serve as serve_forever
 
@@ -99,7 +101,7 @@ def serve(
         raise
     shown = f"[{host}]" if ":" in host else host
     console.print(f"reviewing {run} at http://{shown}:{sock.getsockname()[1]}/ (quiz threshold {threshold:.0%}); "
-                  "people sign in with links from `vischain review add-reviewer`. Ctrl-C stops.")
+                  "people sign in with links from `vischain review add-reviewer`. Ctrl-C stops.", soft_wrap=True)
     serve_forever(application, sock)
 
 

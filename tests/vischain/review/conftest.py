@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,10 @@ def review_run(root: Path, per_kind: int = 3) -> ReviewRun:
     policy = lambda model, task, question: "wrong" if model == "weak" and (task, question) == WEAK_MISSES else "right"
     with Oracle(load_tasks(run), root.parent / f"{root.name}-labels", policy) as oracle:
         url = oracle.server.base_url
-        result = runner.invoke(app, ["verify", str(run), "--model", f"openai:good@{url}",
-                                     "--model", f"openai:weak@{url}"], env={"COLUMNS": "200"})
+        args = ["verify", str(run), "--model", f"openai:good@{url}", "--model", f"openai:weak@{url}"]
+        # In a thread of its own: verify runs an event loop, and Playwright's sync API holds one in this thread.
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(runner.invoke, app, args, env={"COLUMNS": "200"}).result()
     assert result.exit_code == 0, result.output
     with_line = pool_image(run, (30, 120, 200), "pool A", provenance=True)
     without_line = pool_image(run, (200, 160, 20), "pool B", provenance=False)
