@@ -81,13 +81,21 @@ def swap_candidates(catalog: Catalog, kind: str, task_id: str, image_name: str) 
 
 def used_images(catalog: Catalog) -> set[str]:
     """SHA-256 of every image the tasks' current task.json files name (read now: edits change them)."""
-    provenance, used = catalog.store.provenance_by_file(), set()
-    for entry in catalog.entries:
-        folder = catalog.store.task_folder(entry.kind, entry.task_id)
-        for _, name in task_images(read_task_json(folder)):
-            line = provenance.get(f"tasks/{entry.kind}/{entry.task_id}/{name}")
-            used.add(line["sha256"] if line else catalog.images.key(f"tasks/{entry.kind}/{entry.task_id}/{name}"))
-    return used
+    provenance = catalog.store.provenance_by_file()
+    return {provenance[file]["sha256"] if file in provenance else catalog.images.key(file)
+            for file in task_image_files(catalog)}
+
+
+def task_image_files(catalog: Catalog) -> list[str]:
+    """Run-relative path of every image a task's current task.json names."""
+    return [f"tasks/{entry.kind}/{entry.task_id}/{name}" for entry in catalog.entries
+            for _, name in task_images(read_task_json(catalog.store.task_folder(entry.kind, entry.task_id)))]
+
+
+def task_image_lines(catalog: Catalog) -> dict[str, ProvenanceLine]:
+    """file -> provenance line of every image the tasks name now (the run-wide rules are about these)."""
+    provenance = catalog.store.provenance_by_file()
+    return {file: provenance[file] for file in task_image_files(catalog) if file in provenance}
 
 
 def _any_slot(fetched: dict[str, dict[str, ProvenanceLine]], sha256: str) -> ProvenanceLine | None:

@@ -2,8 +2,9 @@
 
 An edit (a new correct choice, new texts, another image in a slot) is checked the way `vischain
 validate` checks a task (schema, rules, images, provenance, licence) on a staged copy of the task
-folder beside it; an edit that fails is refused with the problems and changes nothing. One that
-passes is saved in this order, each step safe to be killed after:
+folder in RUN/.review-staging/, and a swapped-in image against the run-wide rule too (a retrieved
+image, by SHA-256 or pHash, in one slot of the run only); an edit that fails is refused with the
+problems and changes nothing. One that passes is saved in this order, each step safe to be killed after:
 
     1. a swapped-in image is written into the task folder under a new name, then its provenance line
        is appended (a kill here leaves an unused file and a spare line: the run still validates);
@@ -34,10 +35,14 @@ from schemas.durable_files import write_atomically
 from schemas.licences import DEFAULT_ALLOW, LicencePolicy
 from schemas.provenance import ProvenanceLine
 from schemas.rules import task_problems
+from schemas.run_claims import NEAR_DUPLICATE_BITS
 from schemas.task import Task, task_images, task_json_text, task_texts, task_turns, with_image, with_text, with_truth
-from vischain.review.candidates import SwapCandidate, slot_key
+from vischain.review.candidates import SwapCandidate, slot_key, task_image_lines
 from vischain.review.catalog import Catalog
 from vischain.review.store import Conflict, Reviewer, ReviewStore, text_sha256
+
+STAGING = ".review-staging"
+"""Run-relative folder where edits are staged to be validated; hidden, so no task walk ever sees it."""
 
 
 class EditRefused(Exception):
@@ -63,9 +68,13 @@ class Editor:
     def __init__(self, catalog: Catalog, store: ReviewStore):
         self.catalog = catalog
         self.store = store
-        licences = catalog.store.run.get("config", {}).get("licences", {})
-        self.policy = LicencePolicy(allow=frozenset(licences.get("allow", DEFAULT_ALLOW)),
+        config = catalog.store.run.get("config", {})
+        licences = config.get("licences", {})
+        self.policy = LicencePolicy(allow=frozenset(licences.get("allow", DEFAULT_ALLOW)) or DEFAULT_ALLOW,
                                     accept_unverified=bool(licences.get("accept_unverified", False)))
+        # As validate reads it: how close two pHashes may be before the images count as one (-1: not checked).
+        self.near_duplicate_bits = int(((config.get("profile_config") or {}).get("search") or {}).get(
+            "near_duplicate_bits", NEAR_DUPLICATE_BITS))
         # One edit at a time in this process, task.json write included (the transaction alone ends before it).
         self._lock = threading.Lock()
 
@@ -113,10 +122,15 @@ class Editor:
             if pointer not in images:
                 raise EditRefused([f"{pointer}: not an image of this task"])
             revision = self.store.state(kind, task_id).revision + 1
-            name = f"{slot_key(images[pointer])}.r{revision}{Path(candidate.file).suffix.lower()}"
-            line = {**candidate.provenance, "file": f"tasks/{kind}/{task_id}/{name}",
-                    "validator": {"verdict": "yes", "reason": f"swapped in during review by {reviewer.name}",
-                                  "model": f"human:{reviewer.name}"}}
+            validator = {"verdict": "yes", "reason": f"swapped in during review by {reviewer.name}",
+                         "model": f"human:{reviewer.name}"}
+            known = self.catalog.store.provenance_by_file()
+            for attempt in range(1, 100):  # a name whose provenance line, if any, is this very line
+                suffix = f".r{revision}" + (f"-{attempt}" if attempt > 1 else "")
+                name = f"{slot_key(images[pointer])}{suffix}{Path(candidate.file).suffix.lower()}"
+                line = {**candidate.provenance, "file": f"tasks/{kind}/{task_id}/{name}", "validator": validator}
+                if known.get(line["file"]) in (None, line):
+                    break
             return Change(with_image(task, pointer, name),
                           {"what": "swap", "pointer": pointer, "from": images[pointer], "to": name,
                            "sha256": candidate.sha256},
@@ -146,7 +160,8 @@ class Editor:
                 if change.image:
                     name, source, line = change.image
                     write_atomically(folder / name, source.read_bytes())
-                    self.catalog.store.append_provenance([line])
+                    if self.catalog.store.provenance_by_file().get(line["file"]) != line:  # once per file
+                        self.catalog.store.append_provenance([line])
                     self.catalog.images.add(line["file"], line["sha256"])
                 if not self.store.revisions(kind, task_id, db):
                     self.store.add_revision(db, kind, task_id, current, text, None)
@@ -160,7 +175,8 @@ class Editor:
         folder = self.catalog.store.task_folder(kind, task_id)
         relative = self.catalog.relative(folder)
         provenance = self.catalog.store.provenance_by_file()
-        staging = Path(tempfile.mkdtemp(prefix=f".review-{task_id}-", dir=folder.parent))
+        (self.catalog.root / STAGING).mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{kind}-{task_id}-", dir=self.catalog.root / STAGING))
         staged = self.catalog.relative(staging)
         try:
             lines = {}
@@ -177,7 +193,28 @@ class Editor:
             found = task_problems(staging, lines, self.catalog.root, self.policy)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return [f"{p.pointer or '/'}: {p.message}".replace(staged, relative) for p in found]
+        problems = [f"{p.pointer or '/'}: {p.message}".replace(staged, relative) for p in found]
+        return problems + (self.shared_image_problems(kind, task_id, change) if change.image else [])
+
+    def shared_image_problems(self, kind: str, task_id: str, change: Change) -> list[str]:
+        """validate's run-wide rule for a swapped-in image: a retrieved image (same SHA-256, or a pHash within
+        the run's distance) may be in one slot of the run. Painted images are exempt, as validate has it."""
+        name, _, line = change.image
+        if line["synthetic"]:
+            return []
+        shown = {f"tasks/{kind}/{task_id}/{n}" for _, n in task_images(change.task)}
+        problems = []
+        for file, other in task_image_lines(self.catalog).items():
+            if other["synthetic"] or (file.startswith(f"tasks/{kind}/{task_id}/") and file not in shown):
+                continue  # the image the swap replaces is leaving the run
+            distance = bin(int(other["phash"], 16) ^ int(line["phash"], 16)).count("1")
+            if other["sha256"] == line["sha256"]:
+                problems.append(f"{line['file']} would be the same image as {file}; a retrieved image may be in "
+                                "one slot of a run")
+            elif 0 <= self.near_duplicate_bits and distance <= self.near_duplicate_bits:
+                problems.append(f"{line['file']} would be a near duplicate of {file} (pHash distance {distance}); "
+                                "a retrieved image may be in one slot of a run")
+        return problems
 
     # ---- recovery ------------------------------------------------------------------------------------
 
@@ -199,7 +236,9 @@ class Editor:
         return Reconciled(latest.number + 1, on_disk, "external")
 
     def reconcile_all(self) -> int:
-        """Reconcile every task that has revisions; returns how many needed it. Run when the server starts."""
+        """Reconcile every task that has revisions, and drop staged copies a killed server left; returns how
+        many tasks needed it. Run when the server starts."""
+        shutil.rmtree(self.catalog.root / STAGING, ignore_errors=True)
         repaired = 0
         for kind, task_id in self.store.revised_tasks():
             if self.catalog.entry(kind, task_id) is None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import TypedDict
 
+import imagehash
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
+from PIL import Image
 
 from tests.oracle_runs import make_run
 from tests.vischain.review.conftest import pool_image
@@ -38,8 +40,10 @@ def test_the_slots_own_fetched_images_come_first_with_the_checkpoints_provenance
     other = pool_image(run, (200, 160, 20), "pool B", provenance=False)
     own = pool_image(run, (30, 120, 200), "pool A", provenance=False)
     line = json.loads((run / "provenance.jsonl").read_text().splitlines()[0])
-    fetched = {**line, "file": f"images/{own}.png", "sha256": own}
-    kept = [{"file": f"images/{own}.png", "sha256": own, "phash": line["phash"], "provenance": fetched,
+    with Image.open(run / "images" / f"{own}.png") as image:
+        phash = str(imagehash.phash(image))
+    fetched = {**line, "file": f"images/{own}.png", "sha256": own, "phash": phash}
+    kept = [{"file": f"images/{own}.png", "sha256": own, "phash": phash, "provenance": fetched,
              "url": "https://example.org/a.png"}]
     checkpoint_slots(run, "itmr-0001", [
         [{"key": "q1_b", "kept": kept, "image": None}, {"key": "q1_c", "kept": [], "image": None}],

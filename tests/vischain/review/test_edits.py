@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+import imagehash
 import pytest
+from PIL import Image
 
 from schemas.rules import validate_path
 from schemas.task import read_task_json, task_turns
@@ -139,7 +142,7 @@ def test_a_kill_after_the_commit_is_finished_when_the_server_starts_again(review
     assert restarted.reconcile_all() == 0 and validate_path(run).problems == []
 
 
-def test_a_kill_before_the_commit_leaves_the_task_as_it_was_and_the_run_valid(review, monkeypatch):
+def test_a_kill_before_the_commit_leaves_the_task_as_it_was_and_a_retry_adds_no_second_line(review, monkeypatch):
     run, catalog, store, editor, ada = review
     sha256 = pool_image(run, (30, 120, 200), "pool A", provenance=True)
     catalog = Catalog.load(run)
@@ -147,15 +150,39 @@ def test_a_kill_before_the_commit_leaves_the_task_as_it_was_and_the_run_valid(re
     candidate = next(c for c in swap_candidates(catalog, "itmr", "itmr-0001", "q1_b.png") if c.sha256 == sha256)
     task_before = (run / "tasks/itmr/itmr-0001/task.json").read_bytes()
 
-    def killed(lines):
-        raise SystemExit("killed while appending provenance")
+    def killed(*args, **kwargs):
+        raise SystemExit("killed after the image and its provenance line, before the commit")
 
-    monkeypatch.setattr(catalog.store, "append_provenance", killed)
-    with pytest.raises(SystemExit):
-        editor.swap_image(ada, "itmr", "itmr-0001", 1, "/questions/0/choices/1/image", candidate)
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "record", killed)
+        with pytest.raises(SystemExit):
+            editor.swap_image(ada, "itmr", "itmr-0001", 1, "/questions/0/choices/1/image", candidate)
     assert (run / "tasks/itmr/itmr-0001/task.json").read_bytes() == task_before
     assert store.events() == [] and store.revisions("itmr", "itmr-0001") == []
-    assert validate_path(run).problems == []  # a spare image file in the folder harms nothing
+    assert validate_path(run).problems == []  # a spare image and its line harm nothing
+    editor.swap_image(ada, "itmr", "itmr-0001", 1, "/questions/0/choices/1/image", candidate)
+    files = [json.loads(line)["file"] for line in (run / "provenance.jsonl").read_text().splitlines()]
+    assert files.count("tasks/itmr/itmr-0001/q1_b.r2.png") == 1 and validate_path(run).problems == []
+
+
+def test_a_near_duplicate_of_another_tasks_image_is_not_swapped_in(review):
+    run, catalog, store, editor, ada = review
+    with Image.open(run / "tasks/itmr/itmr-0002/q1_a.png") as image:
+        copy = image.convert("RGB")
+    copy.putpixel((0, 0), (1, 2, 3))  # other bytes, the same picture
+    (run / "images").mkdir(exist_ok=True)
+    copy.save(run / "images" / "copy.png")
+    sha256 = hashlib.sha256((run / "images" / "copy.png").read_bytes()).hexdigest()
+    (run / "images" / "copy.png").rename(run / "images" / f"{sha256}.png")
+    line = {**json.loads((run / "provenance.jsonl").read_text().splitlines()[0]), "file": f"images/{sha256}.png",
+            "sha256": sha256, "phash": str(imagehash.phash(copy))}
+    with open(run / "provenance.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\n")
+    catalog = Catalog.load(run)
+    candidate = next(c for c in swap_candidates(catalog, "icir", "icir-0001", "s1_1.png") if c.sha256 == sha256)
+    with pytest.raises(EditRefused, match="near duplicate of tasks/itmr/itmr-0002/q1_a.png"):
+        Editor(catalog, store).swap_image(ada, "icir", "icir-0001", 1, "/steps/0/images/0/image", candidate)
+    assert store.events() == [] and validate_path(run).problems == []
 
 
 def test_a_change_made_outside_review_becomes_a_revision_and_stale_edits_conflict(review):
