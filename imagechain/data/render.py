@@ -13,22 +13,31 @@ image; training replaces that visual with the mean over the scene's frames, whic
 shape only when the scene's frames share a size (checked here). A story longer than the context is
 never truncated: `tokenize` raises StoryTooLong, and callers skip and count it or stop.
 
+`image_mode` (imagechain.data.image_modes): `native` lets the processor expand each placeholder
+(LLaVA-NeXT's any-resolution tiles); `single-tile` expands each to the base grid (576 tokens for
+LLaVA-v1.6) and leaves pixels to the scene-feature code, which encodes one centre-cropped tile.
+
     tok = tokenize(conv, processor, max_length=4096)
     tok.inputs["input_ids"], tok.image_token_counts, tok.prompt_length
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from imagechain.data.conversation import Conversation, check_placeholders
+from imagechain.data.image_modes import base_grid_tokens, check_image_mode, expand_image_tokens
 from imagechain.data.story import Frame, frame_size, open_frame
 from schemas.errors import DataError
 
 FORMS = ("chat", "transcript")
 FRAME_CHOICES = ("first", "middle", "last")
+# How a scene's frames become its one visual (the reduction is a per-patch mean of the chosen frames):
+# mean: every frame of every scene (the paper's V-bar); last: mean for context scenes, the target
+# scene's last frame (the public LLaVA code); first: every scene's first frame (the public Qwen code).
+SCENE_VISUALS = ("mean", "last", "first")
 
 
 class StoryTooLong(DataError):
@@ -45,7 +54,8 @@ class TokenizedConversation:
     """What was tokenised."""
     inputs: Any
     """The processor's BatchFeature, batch of one: input_ids, attention_mask, pixel_values and the
-    model's image extras (image_sizes for LLaVA-NeXT, image_grid_thw for Qwen2-VL)."""
+    model's image extras (image_sizes for LLaVA-NeXT, image_grid_thw for Qwen2-VL). In single-tile
+    mode only input_ids and attention_mask: the tiles are encoded by the scene-feature code."""
     image_token_counts: list[int]
     """Image tokens of each placeholder, in order (one representative frame per scene)."""
     prompt_length: int
@@ -124,15 +134,33 @@ def representative(frames: list[Frame], frame: str = "first") -> Frame:
     return {"first": frames[0], "middle": frames[len(frames) // 2], "last": frames[-1]}[frame]
 
 
+def select_frames(scene_frames: Sequence[Sequence[Frame]], mode: str = "mean") -> list[list[Frame]]:
+    """The frames whose mean stands for each placeholder under `mode` (SCENE_VISUALS)."""
+    if mode not in SCENE_VISUALS:
+        raise DataError(f"unknown scene visual {mode!r}; known: {', '.join(SCENE_VISUALS)}")
+    if mode == "first":
+        return [[frames[0]] for frames in scene_frames]
+    chosen = [list(frames) for frames in scene_frames]
+    if mode == "last" and chosen:
+        chosen[-1] = chosen[-1][-1:]
+    return chosen
+
+
 def tokenize(conversation: Conversation, processor, max_length: int, form: str = "chat",
-             frame: str = "first") -> TokenizedConversation:
+             frame: str = "first", image_mode: str = "native") -> TokenizedConversation:
     """Token ids and pixels of the whole conversation (target included); StoryTooLong past `max_length`."""
     check_placeholders(conversation)
+    check_image_mode(image_mode, _model_type(processor))
     text = render(conversation, processor, form)
-    images = [open_frame(f) for f in representative_frames(conversation, frame)]
     # Chat templates write their own BOS; the transcript form relies on the tokenizer's (the <s> of Figure 3).
     add_special = form == "transcript"
-    inputs = processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=add_special)
+    if image_mode == "single-tile":
+        # Every frame becomes a tile of one size, so no size check is needed and no pixels here.
+        expanded = expand_image_tokens(text, image_token(processor), base_grid_tokens(processor))
+        inputs = processor.tokenizer([expanded], return_tensors="pt", add_special_tokens=add_special)
+    else:
+        images = [open_frame(f) for f in representative_frames(conversation, frame)]
+        inputs = processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=add_special)
     image_id = processor.tokenizer.convert_tokens_to_ids(image_token(processor))
     counts = _runs_of(inputs["input_ids"][0].tolist(), image_id)
     if len(counts) != len(conversation.scene_frames):
@@ -143,6 +171,13 @@ def tokenize(conversation: Conversation, processor, max_length: int, form: str =
     if tokenized.length > max_length:
         raise StoryTooLong(conversation.story_id, tokenized.length, max_length)
     return tokenized
+
+
+def _model_type(processor) -> str:
+    # The processor's class tells the family (the processor carries no model config); only LLaVA-NeXT's
+    # processor knows the base grid single-tile needs.
+    classes = {cls.__name__ for cls in type(processor).__mro__}
+    return "llava_next" if "LlavaNextProcessor" in classes else type(processor).__name__
 
 
 def _runs_of(ids: list[int], token_id: int) -> list[int]:
@@ -173,12 +208,12 @@ def _prompt_length(conversation, processor, form, text, counts, add_special) -> 
 
 
 def tokenize_fitting(conversations: Iterable[Conversation], processor, max_length: int, form: str = "chat",
-                     frame: str = "first") -> tuple[list[TokenizedConversation], list[str]]:
+                     frame: str = "first", image_mode: str = "native") -> tuple[list[TokenizedConversation], list[str]]:
     """Tokenise each conversation; those over `max_length` are skipped and their story ids returned."""
     kept, skipped = [], []
     for conversation in conversations:
         try:
-            kept.append(tokenize(conversation, processor, max_length, form, frame))
+            kept.append(tokenize(conversation, processor, max_length, form, frame, image_mode))
         except StoryTooLong as err:
             skipped.append(err.story_id)
     return kept, skipped

@@ -51,7 +51,8 @@ class DataStats:
 
 
 def collect_stats(stories: Iterable[Story], processor=None, max_length: int | None = None,
-                  variant: str = "ImageChain", form: str = "chat", limit: int | None = None) -> DataStats:
+                  variant: str = "ImageChain", form: str = "chat", limit: int | None = None,
+                  image_mode: str = "native") -> DataStats:
     """Read up to `limit` stories; with a processor, tokenise each as a `variant` conversation."""
     if variant == "MLLM-ICL":
         raise DataError("--variant MLLM-ICL needs a demonstration pool; token lengths are not counted for it")
@@ -64,7 +65,8 @@ def collect_stats(stories: Iterable[Story], processor=None, max_length: int | No
         stats.frames_per_scene[key[1]] += [len(scene.frames) for scene in story.scenes]
         if processor is not None:
             try:
-                tokenized = tokenize(build_conversation(story, variant), processor, max_length, form)
+                tokenized = tokenize(build_conversation(story, variant), processor, max_length, form,
+                                     image_mode=image_mode)
                 stats.token_lengths[key].append(tokenized.length)
             except StoryTooLong:
                 stats.too_long[key] += 1

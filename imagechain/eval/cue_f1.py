@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -160,7 +160,8 @@ def score_record(record: KeywordsRecord, graphs: CueGraphs, compat: bool) -> dic
 
 
 async def extract_all(predictions: Sequence[PredictionRecord], backend: ChatModel, out: Path,
-                      template: str = EXTRACTION_PROMPT, concurrency: int = 8) -> dict[str, KeywordsRecord]:
+                      template: str = EXTRACTION_PROMPT, concurrency: int = 8,
+                      progress: Callable[[int], None] | None = None) -> dict[str, KeywordsRecord]:
     """prediction_id -> keywords record for every `ok` prediction; new extractions go to OUT/keywords.jsonl."""
     store = JsonlStore(out / "keywords.jsonl", KEYWORDS_KEY)
     prompt_sha = hashlib.sha256(template.encode()).hexdigest()
@@ -177,6 +178,8 @@ async def extract_all(predictions: Sequence[PredictionRecord], backend: ChatMode
                       "raw": None if lists else raw}
             store.append(record)
         found[key["prediction_id"]] = record
+        if progress:
+            progress(len(found))
 
     await asyncio.gather(*(one(p) for p in predictions if p.get("status") == "ok"))
     return found

@@ -10,13 +10,14 @@ sent to the variant's backend, and the reply appended to `predictions.jsonl` at 
 A killed run resumes: a story whose (variant, story, model, prompt hash, params) already has an
 `ok` or `too_long` record is not sent again; `error` records are retried.
 
-Scene visuals. Chat backends take one image file per placeholder, so each scene is shown by ONE
-representative frame (`frame`: first, middle or last; default first, as the public Qwen code
-does), written once as a content-addressed PNG under `frames_dir`. This holds for the in-process
-transformers backend and for an OpenAI-compatible server (vLLM serving a merged model) alike.
-The paper's LLaVA path averages every frame's projected features per scene; that needs the
-vision tower's features and lives in the training code (imagechain.train.scene_features), which
-this module does not use.
+Scene visuals. Frames are written once as content-addressed PNGs under `frames_dir`. A chat
+backend (an OpenAI-compatible server, the in-process transformers backend) takes one image file
+per placeholder, so there each scene is ONE representative frame (`frame`: first, middle or last;
+default first, as the public Qwen code does). A backend that takes scene frames
+(imagechain.eval.scene_generator, `takes_scene_frames`) gets, per placeholder, the frames to
+average: those `VariantRun.scene_visual` selects (mean, last, first, as training), or the one
+representative frame when it is None. `params` records which (`scene_input`, `image_mode`), so a
+change of either is a new prediction, not a resumed one.
 
 Defaults are the public code's: temperature 0.2, top_p 0.1, 1024 new tokens, seed 30; `greedy`
 sets temperature 0. The seed is applied per call, so a resumed run samples as an unbroken one would.
@@ -44,7 +45,7 @@ from agents.backends.chat import (
     file_sha256,
 )
 from imagechain.data.conversation import Conversation, build_conversation
-from imagechain.data.render import FRAME_CHOICES, representative
+from imagechain.data.render import FRAME_CHOICES, representative, select_frames
 from imagechain.data.story import Frame, Story
 from imagechain.eval.jsonl_store import JsonlStore, read_jsonl
 from schemas.durable_files import write_atomically
@@ -68,7 +69,8 @@ class PredictionRecord(TypedDict):
     prompt_hash: str
     """SHA-256 of the prompt with each image by the SHA-256 of its bytes."""
     params: dict
-    """PredictionSettings.as_dict() of the call."""
+    """PredictionSettings.as_dict() of the call, plus `scene_input` (mean, last, first, or frame:<which>)
+    and `image_mode` (native or single-tile)."""
     reference: str
     """The human description of the last scene."""
     text: NotRequired[str | None]
@@ -123,6 +125,21 @@ class VariantRun:
     variant: str
     backend: ChatModel
     model: str
+    scene_visual: str | None = None
+    """For a backend that takes scene frames: the frames each placeholder averages (mean, last,
+    first); None: one representative frame. Chat backends always get one frame."""
+
+    @property
+    def takes_frames(self) -> bool:
+        return bool(getattr(self.backend, "takes_scene_frames", False))
+
+    def scene_input(self, settings: "PredictionSettings") -> str:
+        """What the model is shown per scene, as records name it: a reduction, or frame:<which>."""
+        return self.scene_visual if self.takes_frames and self.scene_visual else f"frame:{settings.frame}"
+
+    def params(self, settings: "PredictionSettings") -> dict:
+        return {**settings.as_dict(), "scene_input": self.scene_input(settings),
+                "image_mode": getattr(self.backend, "image_mode", "native")}
 
 
 @dataclass
@@ -150,36 +167,51 @@ def frame_file(frame: Frame, frames_dir: Path) -> str:
     return str(path)
 
 
-def prompt_messages(conversation: Conversation, frames_dir: Path, frame: str = "first") -> list[dict]:
-    """The conversation without its target, each image placeholder a file path (backend message form)."""
-    files = iter([frame_file(representative(frames, frame), frames_dir) for frames in conversation.scene_frames])
+def prompt_messages(conversation: Conversation, frames_dir: Path, frame: str = "first",
+                    scene_visual: str | None = None, scene_frames: bool = False) -> list[dict]:
+    """The conversation without its target, in backend message form. Each image placeholder is one
+    file path (`path`: the `frame` of its scene), or with `scene_frames` the files of the frames it
+    averages (`frames`: those `scene_visual` selects; None: the one representative frame)."""
+    if scene_frames and scene_visual:
+        chosen = select_frames(conversation.scene_frames, scene_visual)
+    else:
+        chosen = [[representative(frames, frame)] for frames in conversation.scene_frames]
+    files = iter([[frame_file(f, frames_dir) for f in frames] for frames in chosen])
     messages = []
     for message in conversation.prompt_messages:
-        parts = [{"type": "image", "path": next(files)} if part["type"] == "image" else dict(part)
+        parts = [_image_part(next(files), scene_frames) if part["type"] == "image" else dict(part)
                  for part in message["content"]]
         messages.append({"role": message["role"], "content": parts})
     return messages
 
 
+def _image_part(files: list[str], scene_frames: bool) -> dict:
+    return {"type": "image", "frames": files} if scene_frames else {"type": "image", "path": files[0]}
+
+
 def prompt_hash(messages: list[dict]) -> str:
     """SHA-256 of the prompt with each image by the SHA-256 of its bytes (paths do not matter)."""
-    canonical = [{"role": m["role"], "content": [
-        {"type": "image", "sha256": file_sha256(p["path"])} if p["type"] == "image" else p for p in m["content"]]}
-        for m in messages]
+    def image(part: dict) -> dict:
+        if "frames" in part:
+            return {"type": "image", "sha256": [file_sha256(path) for path in part["frames"]]}
+        return {"type": "image", "sha256": file_sha256(part["path"])}
+
+    canonical = [{"role": m["role"], "content": [image(p) if p["type"] == "image" else p for p in m["content"]]}
+                 for m in messages]
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 def base_record(story: Story, run: VariantRun, settings: PredictionSettings, digest: str) -> PredictionRecord:
     return {"story_id": story.story_id, "bucket": f"C{story.num_scenes}", "num_scenes": story.num_scenes,
             "split": story.split, "variant": run.variant, "model": run.model, "prompt_hash": digest,
-            "params": settings.as_dict(), "reference": story.scenes[-1].description}
+            "params": run.params(settings), "reference": story.scenes[-1].description}
 
 
 async def predict_one(story: Story, run: VariantRun, store: JsonlStore, settings: PredictionSettings,
                       frames_dir: Path, pool: Sequence[Story], summary: PredictionSummary) -> None:
     """Predict (or resume) one story under one variant and append its record."""
     conversation = build_conversation(story, run.variant, pool)
-    messages = prompt_messages(conversation, frames_dir, settings.frame)
+    messages = prompt_messages(conversation, frames_dir, settings.frame, run.scene_visual, run.takes_frames)
     record = base_record(story, run, settings, prompt_hash(messages))
     if store.done(record):
         summary.resumed += 1

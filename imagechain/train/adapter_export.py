@@ -4,11 +4,13 @@
     merge_adapter("tiny:llava-next", "out/adapter", "out/merged")       # main process only
 
 The adapter folder loads with `PeftModel.from_pretrained(base, "out/adapter")`; its README.md says
-what it was trained on and how.
+what it was trained on and how, and imagechain_train.json holds the training settings for
+`imagechain eval`, which checks that it shows scenes the way the adapter saw them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from transformers import AutoConfig, AutoModelForImageTextToText
 
 from agents.backends.hf_loading import load_processor
 from agents.backends.tiny_models import resolve_model_id
-from imagechain.train.config import TrainConfig
+from imagechain.train.config import TRAIN_SETTINGS_FILE, TrainConfig
 
 PAPER = ("ImageChain: Advancing Sequential Image-to-Text Reasoning in Multimodal Large Language Models "
          "(Sánchez Villegas, Ziegler and Elliott, 2025)")
@@ -34,6 +36,7 @@ def save_adapter(accelerator, model, directory: str | Path, config: TrainConfig,
         state = {key.removeprefix("model."): value for key, value in state.items()}
         peft_model.save_pretrained(str(directory), state_dict=state)
         (directory / "README.md").write_text(model_card(config, summary))
+        (directory / TRAIN_SETTINGS_FILE).write_text(json.dumps(config.to_dict(), indent=1) + "\n")
     accelerator.wait_for_everyone()
     return directory
 
@@ -52,8 +55,9 @@ tags: [imagechain, lora, next-scene-description, vischain]
 
 LoRA adapter (r={config.lora_r}, alpha={config.lora_alpha}) trained with `imagechain train` on
 multi-turn image chains: each scene of a story is one user turn carrying the scene's visual
-({config.scene_visual!r}: {_visual_text(config.scene_visual)}) and one assistant turn with its
-description; the last scene's description is the target. Method: {PAPER}.
+({config.scene_visual!r}: {_visual_text(config.scene_visual)}; image mode {config.image_mode!r})
+and one assistant turn with its description; the last scene's description is the target.
+Method: {PAPER}.
 
 - Data: {", ".join(config.data)} (bucket {config.bucket}, split {config.split}, variant {config.variant}).
 - Loss: {config.loss!r} ({_loss_text(config.loss)}); image positions and padding never count.
@@ -78,8 +82,9 @@ base = AutoModelForImageTextToText.from_pretrained("{config.model}")
 model = PeftModel.from_pretrained(base, "path/to/this/folder")
 ```
 
-Generation must build scene visuals the same way (imagechain.train.scene_features); plain pixel inputs
-give the model one frame per scene instead of the mean.
+Generation must build scene visuals the same way: `imagechain eval` with `scene_visual: {config.scene_visual}`
+and `image_mode: {config.image_mode}` does (imagechain.eval.scene_generator); plain pixel inputs give the
+model one frame per scene instead of the mean.
 """
 
 

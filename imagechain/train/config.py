@@ -21,14 +21,16 @@ import yaml
 
 from imagechain.data.buckets import TRAIN_BUCKETS
 from imagechain.data.conversation import FINETUNED_VARIANTS
-from imagechain.data.render import FORMS
+from imagechain.data.image_modes import IMAGE_MODES
+from imagechain.data.render import FORMS, SCENE_VISUALS
 from schemas.errors import DataError
 
 # The paper's epochs per training bucket (section 5.3): the smaller buckets train longer.
 EPOCHS_BY_BUCKET = {"C2-7": 3, "C2": 5, "C3": 5, "C4-7": 7}
-SCENE_VISUALS = ("mean", "last", "first")
 LOSS_MODES = ("all-text", "assistant", "final")
 SCHEDULERS = ("cosine", "linear", "constant")
+# The training settings saved next to an adapter, for `imagechain eval` to check it shows scenes alike.
+TRAIN_SETTINGS_FILE = "imagechain_train.json"
 # LoRA on the language model's linear layers only (the vision tower and projector stay frozen, as in
 # the public LLaVA code): a regular expression peft matches against full module names.
 LANGUAGE_MODEL_LINEARS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -57,6 +59,9 @@ class TrainConfig:
     scene_visual: str = "mean"
     """Scene visual: mean (the paper's per-patch mean over frames), last (mean for context scenes, the
     target scene's last frame: the public LLaVA code) or first (every scene's first frame: public Qwen code)."""
+    image_mode: str = "native"
+    """How a frame becomes image tokens: native (the model's own: LLaVA-NeXT any-resolution tiles) or
+    single-tile (LLaVA-NeXT only: one centre-cropped tile, 576 tokens at 336 px, as the public code)."""
     loss: str = "all-text"
     """Loss positions: all-text (every text token, the paper's eq. 2), assistant (every assistant turn)
     or final (the target turn only). Image positions and padding never count."""
@@ -64,7 +69,7 @@ class TrainConfig:
     """Longest sample in tokens; None: the model's context length. Longer stories are never truncated."""
     too_long: str = "skip"
     """A story over max_length: skip (counted in the log and the model card) or error (stop)."""
-    output_dir: str = "outputs/imagechain"
+    output_dir: str = "runs/imagechain-train/imagechain"
     """Where checkpoints (checkpoints/epoch-N), metrics.jsonl, the adapter and the model card go."""
     epochs: int | None = None
     """Training epochs; None: the paper's count for the bucket (3 for C2-7, 5 for C2/C3, 7 for C4-7)."""
@@ -117,6 +122,7 @@ class TrainConfig:
         _choice("variant", self.variant, FINETUNED_VARIANTS)
         _choice("form", self.form, FORMS)
         _choice("scene_visual", self.scene_visual, SCENE_VISUALS)
+        _choice("image_mode", self.image_mode, IMAGE_MODES)
         _choice("loss", self.loss, LOSS_MODES)
         _choice("too_long", self.too_long, ("skip", "error"))
         _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)

@@ -17,11 +17,11 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from imagechain.data.conversation import Conversation, build_conversation
-from imagechain.data.render import StoryTooLong, tokenize
+from imagechain.data.render import StoryTooLong, select_frames, tokenize
 from imagechain.data.story import Frame, Story, open_frame
 from imagechain.train.config import TrainConfig
 from imagechain.train.loss_masks import IGNORE_INDEX, build_labels
-from imagechain.train.scene_features import VisualFamily, select_frames
+from imagechain.train.scene_features import VisualFamily
 
 # Text fields a sample carries, and the value padding takes in each.
 PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
@@ -36,7 +36,7 @@ class TrainSample:
     image_grid_thw: torch.Tensor | None
     """Qwen2-VL: the representative frames' grids, one row per scene (M-RoPE positions); else None."""
     frames: list[list[Frame]]
-    """Per scene placeholder, the frames whose features are averaged (see scene_features.select_frames)."""
+    """Per scene placeholder, the frames whose features are averaged (see imagechain.data.render.select_frames)."""
     scene_token_counts: list[int]
     """Image tokens of each scene placeholder in input_ids."""
 
@@ -46,16 +46,16 @@ class TrainSample:
 
 
 def make_sample(story: Story, processor, variant: str, form: str, loss: str, scene_visual: str,
-                max_length: int) -> TrainSample:
+                max_length: int, image_mode: str = "native") -> TrainSample:
     """One story as a training sample; StoryTooLong past max_length, DataError on bad data."""
     return sample_from_conversation(build_conversation(story, variant), processor, form, loss, scene_visual,
-                                    max_length)
+                                    max_length, image_mode)
 
 
 def sample_from_conversation(conversation: Conversation, processor, form: str, loss: str, scene_visual: str,
-                             max_length: int) -> TrainSample:
+                             max_length: int, image_mode: str = "native") -> TrainSample:
     """A conversation (any variant, or one built by hand) as a training sample."""
-    tokenized = tokenize(conversation, processor, max_length, form=form)
+    tokenized = tokenize(conversation, processor, max_length, form=form, image_mode=image_mode)
     inputs = tokenized.inputs
     text = {"input_ids": inputs["input_ids"][0], "attention_mask": inputs["attention_mask"][0],
             "labels": build_labels(tokenized, processor, loss, form)}
@@ -68,7 +68,7 @@ def sample_from_conversation(conversation: Conversation, processor, form: str, l
 
 def build_samples(stories: Iterable[Story], processor, config: TrainConfig,
                   max_length: int) -> tuple[list[TrainSample], list[str]]:
-    """Samples of `stories` under `config` (variant, form, loss, scene_visual, too_long, limit).
+    """Samples of `stories` under `config` (variant, form, loss, scene_visual, image_mode, too_long, limit).
 
     Returns the samples and the ids of stories skipped for being longer than max_length.
     """
@@ -78,7 +78,7 @@ def build_samples(stories: Iterable[Story], processor, config: TrainConfig,
             break
         try:
             samples.append(make_sample(story, processor, config.variant, config.form, config.loss,
-                                       config.scene_visual, max_length))
+                                       config.scene_visual, max_length, config.image_mode))
         except StoryTooLong as err:
             if config.too_long == "error":
                 raise

@@ -84,6 +84,8 @@ def vision_tokens(config, batch: dict) -> int:
         return int(pixels.shape[0])  # Qwen2-VL: one row per vision patch
     vision = config.vision_config
     per_crop = (vision.image_size // vision.patch_size) ** 2 + 1
+    if "frame_image_sizes" not in batch:  # single-tile mode: one crop per frame
+        return int(pixels.shape[0] * per_crop)
     crops = sum(image_size_to_num_patches(size, config.image_grid_pinpoints, vision.image_size)
                 for size in batch["frame_image_sizes"].tolist())
     return int(crops * per_crop)

@@ -7,7 +7,7 @@ own public `get_image_features` (tower, projector, and LLaVA-NeXT's any-resoluti
 per-patch mean over the frames is taken, and the result replaces the embeddings at those positions.
 The frames of a scene share one size, so every frame yields the same number of rows.
 
-`scene_visual` modes (imagechain.train.config.SCENE_VISUALS):
+`scene_visual` modes (imagechain.data.render.SCENE_VISUALS, frames chosen by `select_frames`):
 - `mean`: every scene is the mean over its frames (the paper's V-bar). Default.
 - `last`: context scenes as `mean`; the target scene (the last placeholder) is its last frame only,
   as the public LLaVA training code does.
@@ -16,6 +16,11 @@ The frames of a scene share one size, so every frame yields the same number of r
     model = SceneChainModel(peft_model)          # what the trainer prepares with accelerate
     out = model(**batch)                         # batch from imagechain.train.data.Collator
     out.loss
+
+`image_mode` (imagechain.data.image_modes): `native` encodes each frame the model's own way
+(LLaVA-NeXT's any-resolution tiles through `get_image_features`); `single-tile` (LLaVA-NeXT only,
+`SingleTileFamily`) encodes one centre-cropped tile per frame through the vision tower and
+projector alone: the public ImageChain code's 576 tokens per scene, no newline token.
 
 Supported: LLaVA-NeXT (`LlavaNextForConditionalGeneration`) and Qwen2-VL
 (`Qwen2VLForConditionalGeneration`). For Qwen2-VL the multimodal RoPE positions come from the
@@ -31,8 +36,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from imagechain.data.story import Frame
-from imagechain.train.config import SCENE_VISUALS
+from imagechain.data.image_modes import check_image_mode, single_tile
 from schemas.errors import DataError
 
 # Module names of the vision side (tower, projector, LLaVA-NeXT's newline) in both families.
@@ -41,18 +45,6 @@ VISION_PARTS = ("vision_tower", "visual", "multi_modal_projector", "image_newlin
 
 def is_vision_parameter(name: str) -> bool:
     return any(f".{part}." in f".{name}." for part in VISION_PARTS)
-
-
-def select_frames(scene_frames: Sequence[Sequence[Frame]], mode: str = "mean") -> list[list[Frame]]:
-    """The frames to encode for each placeholder under `mode`; their mean is the scene visual."""
-    if mode not in SCENE_VISUALS:
-        raise DataError(f"unknown scene visual {mode!r}; known: {', '.join(SCENE_VISUALS)}")
-    if mode == "first":
-        return [[frames[0]] for frames in scene_frames]
-    chosen = [list(frames) for frames in scene_frames]
-    if mode == "last" and chosen:
-        chosen[-1] = chosen[-1][-1:]
-    return chosen
 
 
 class VisualFamily:
@@ -95,6 +87,32 @@ class LlavaNextFamily(VisualFamily):
         return {"pixel_values": torch.cat(padded), "image_sizes": torch.cat([p["image_sizes"] for p in parts])}
 
 
+class SingleTileFamily(VisualFamily):
+    """LLaVA-NeXT with one tile per frame: tower and projector only, as the public ImageChain code encodes."""
+
+    model_types = ("llava_next",)
+    frame_keys = ("pixel_values",)
+
+    def process(self, processor, images):
+        tiles = [single_tile(image, processor) for image in images]
+        # A tile-sized image's first patch is the tile itself (LLaVA-NeXT's base image); the
+        # high-resolution patches after it are not used in this mode.
+        pixels = processor.image_processor(images=tiles, return_tensors="pt")["pixel_values"]
+        return {"pixel_values": pixels[:, 0]}
+
+    def encode(self, model, frame_inputs):
+        inner = model.model  # LlavaNextModel: vision_tower, multi_modal_projector
+        config = model.config
+        pixels = frame_inputs["pixel_values"].to(inner.vision_tower.dtype)
+        hidden = inner.vision_tower(pixels, output_hidden_states=True).hidden_states
+        layer = config.vision_feature_layer
+        selected = (hidden[layer] if isinstance(layer, int)
+                    else torch.cat([hidden[index] for index in layer], dim=-1))
+        if config.vision_feature_select_strategy == "default":
+            selected = selected[:, 1:]  # the CLS token
+        return list(inner.multi_modal_projector(selected))
+
+
 class Qwen2VLFamily(VisualFamily):
     model_types = ("qwen2_vl",)
     frame_keys = ("pixel_values", "image_grid_thw")
@@ -110,13 +128,14 @@ class Qwen2VLFamily(VisualFamily):
 FAMILIES = {model_type: family() for family in (LlavaNextFamily, Qwen2VLFamily) for model_type in family.model_types}
 
 
-def family_of(config) -> VisualFamily:
-    """The family of a model config (or a model); DataError for a model type not supported here."""
+def family_of(config, image_mode: str = "native") -> VisualFamily:
+    """The family of a model config (or a model) under `image_mode`; DataError for what is not supported."""
     config = getattr(config, "config", config)
     if config.model_type not in FAMILIES:
         raise DataError(f"model type {config.model_type!r} is not supported for scene visuals; "
                         f"supported: {', '.join(FAMILIES)}")
-    return FAMILIES[config.model_type]
+    check_image_mode(image_mode, config.model_type)
+    return SingleTileFamily() if image_mode == "single-tile" else FAMILIES[config.model_type]
 
 
 def reduce_frames(frame_features: Sequence[torch.Tensor], frames_per_scene: Sequence[int]) -> list[torch.Tensor]:
@@ -164,10 +183,10 @@ class SceneChainModel(nn.Module):
     rank runs the vision tower every step (a batch without scenes encodes one blank frame).
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, image_mode: str = "native"):
         super().__init__()
         self.model = model
-        self.family = family_of(base_model(model).config)
+        self.family = family_of(base_model(model).config, image_mode)
         # FSDP's transformer-based auto-wrap reads this from the module it wraps.
         self._no_split_modules = getattr(base_model(model), "_no_split_modules", None)
         self._vision_trains: bool | None = None  # decided on the first forward, after LoRA is in place

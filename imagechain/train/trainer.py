@@ -108,7 +108,7 @@ class TrainRecipe:
         if not hasattr(model_config, "vision_config"):
             raise DataError(f"model: {self.config.model!r} is not a vision-language model (no vision_config)")
         try:
-            family_of(model_config)
+            family_of(model_config, self.config.image_mode)
         except DataError as err:
             raise DataError(f"model: {err}") from None
         self.processor = load_processor(self.model_path, model_config.model_type)
@@ -145,7 +145,7 @@ class TrainRecipe:
             peft_model = get_peft_model(model, lora)
         except ValueError as err:
             raise DataError(f"lora_target_modules: {str(err).splitlines()[0]}") from None
-        return SceneChainModel(peft_model)
+        return SceneChainModel(peft_model, self.config.image_mode)
 
     def _prepare(self) -> None:
         family = self.model.family
@@ -181,7 +181,7 @@ class TrainRecipe:
         if folder is None:
             return None
         saved = read_state(folder).get("config", {})
-        for name in ("model", "lora_r", "lora_target_modules", "bucket", "variant"):
+        for name in ("model", "lora_r", "lora_target_modules", "bucket", "variant", "image_mode"):
             if name in saved and saved[name] != getattr(self.config, name):
                 raise DataError(f"{folder}: checkpoint was trained with {name}={saved[name]!r}, this run has "
                                 f"{getattr(self.config, name)!r}; use another output_dir or resume=false")

@@ -1,7 +1,7 @@
 """`imagechain data ...`: look at story sources and build StoryFrames-layout datasets.
 
     imagechain data stats runs/eng
-    imagechain data stats data/StoryFrames --model tiny:llava-next --limit 200
+    imagechain data stats data/StoryFrames --model tiny:llava-next --limit 200 --image-mode single-tile
     imagechain data build-storyframes story_gen.json videos/ out/StoryFrames
     imagechain data demo runs/tiny-storyframes
 
@@ -24,6 +24,7 @@ from imagechain.data.buckets import BUCKETS, SPLITS, bucket_range
 from imagechain.data.build_storyframes import build_storyframes
 from imagechain.data.conversation import VARIANTS
 from imagechain.data.demo_data import write_demo_storyframes
+from imagechain.data.image_modes import IMAGE_MODES
 from imagechain.data.render import FORMS
 from imagechain.data.sources import iter_stories
 from imagechain.data.stats import DataStats, collect_stats, summary
@@ -42,17 +43,22 @@ def stats_command(
     = "ImageChain",
     form: Annotated[str, typer.Option(help="chat (the model's template) or transcript")] = "chat",
     max_length: Annotated[Optional[int], typer.Option(help="context length; default: the model's")] = None,
+    image_mode: Annotated[str, typer.Option(help="native (the model's own image tokens) or single-tile "
+                                                 "(LLaVA-NeXT: 576 tokens per image at 336 px)")] = "native",
     bucket: Annotated[Optional[str], typer.Option(help=f"only this bucket: {', '.join(BUCKETS)}")] = None,
     limit: Annotated[Optional[int], typer.Option(help="read at most this many stories")] = None,
 ) -> None:
     """Stories per bucket and split, frames per scene, and token lengths under --model."""
     _check_flags(variant, form, bucket)
+    if image_mode not in IMAGE_MODES:
+        fail(f"--image-mode: unknown value {image_mode!r}; known: {', '.join(IMAGE_MODES)}")
     try:
         processor, max_length = _load_processor(model, max_length) if model else (None, max_length)
-        stats = collect_stats(iter_stories(source, bucket=bucket), processor, max_length, variant, form, limit)
+        stats = collect_stats(iter_stories(source, bucket=bucket), processor, max_length, variant, form, limit,
+                              image_mode)
     except DataError as err:
         fail(str(err))
-    _print_tables(stats, source, model, max_length)
+    _print_tables(stats, source, model, max_length, image_mode)
 
 
 def _check_flags(variant: str, form: str, bucket: str | None) -> None:
@@ -84,7 +90,8 @@ def _load_processor(model: str, max_length: int | None):
     return load_processor(path, config.model_type), max_length or text_config.max_position_embeddings
 
 
-def _print_tables(stats: DataStats, source: str, model: str | None, max_length: int | None) -> None:
+def _print_tables(stats: DataStats, source: str, model: str | None, max_length: int | None,
+                  image_mode: str = "native") -> None:
     table = Table(title=f"stories per bucket and split: {source}")
     for column in ("bucket", "scenes", *SPLITS):
         table.add_column(column, justify="left" if column == "bucket" else "right")
@@ -103,11 +110,12 @@ def _print_tables(stats: DataStats, source: str, model: str | None, max_length: 
         frames.add_row(split, str(len(values)), *_summary_cells(values))
     console.print(frames)
     if model:
-        _print_lengths(stats, model, max_length)
+        _print_lengths(stats, model, max_length, image_mode)
 
 
-def _print_lengths(stats: DataStats, model: str, max_length: int) -> None:
-    lengths = Table(title=f"token lengths under {model} (one frame per scene; context {max_length})")
+def _print_lengths(stats: DataStats, model: str, max_length: int, image_mode: str) -> None:
+    lengths = Table(title=f"token lengths under {model} (one frame per scene, image mode {image_mode}; "
+                          f"context {max_length})")
     for column in ("bucket", "split", "stories", "min", "median", "max", "over context"):
         lengths.add_column(column, justify="left" if column in ("bucket", "split") else "right")
     for name in BUCKETS:

@@ -29,6 +29,7 @@ from imagechain.eval.embedding_judge import packaged_model_path
 from imagechain.eval.pipeline import run_evaluation
 from imagechain.eval.report import load_results, markdown, write_report
 from schemas.errors import DataError
+from vischain.commands.imagechain_progress import BarProgress
 from vischain.error_lines import fail
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -63,14 +64,15 @@ def eval_command(
         fail(f"--recipe: expected a .yaml file, got {recipe}")
     try:
         spec = load_recipe(recipe)
-        spec.judge = parse_judge(judge, "--judge") if judge is not None else spec.judge
+        spec.judge = parse_judge(judge, "--judge", spec.device) if judge is not None else spec.judge
         spec.out, spec.limit = out or spec.out, limit or spec.limit
         if greedy:
             spec.generation = dataclasses.replace(spec.generation, greedy=True)
         chosen = _choose_variants(spec, variants)
         if spec.judge.kind == "embedding":  # a missing package fails now, not after generating
             packaged_model_path()
-        results = asyncio.run(run_evaluation(spec, chosen, say=console.print))
+        with BarProgress(console) as progress:
+            results = asyncio.run(run_evaluation(spec, chosen, progress))
         paths = write_report([results], spec.out, paper)
     except DataError as err:
         fail(str(err))

@@ -63,7 +63,8 @@ def test_every_variant_predicts_every_story_with_a_tiny_model(tiny_models, val_s
     for record in records:
         assert record["status"] == "ok" and isinstance(record["text"], str)
         assert record["bucket"] == f"C{record['num_scenes']}" and record["model"] == "tiny-llava"
-        assert record["params"] == settings.as_dict() and len(record["prompt_hash"]) == 64
+        assert record["params"] == {**settings.as_dict(), "scene_input": "frame:first", "image_mode": "native"}
+        assert len(record["prompt_hash"]) == 64
         story = next(s for s in val_stories if s.story_id == record["story_id"])
         assert record["reference"] == story.scenes[-1].description
     assert len(list((tmp_path / "frames").glob("*.png"))) > 0

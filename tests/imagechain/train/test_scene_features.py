@@ -8,7 +8,8 @@ from PIL import Image
 
 from agents.backends.hf_loading import load_model
 from imagechain.data.conversation import build_conversation
-from imagechain.data.render import tokenize
+from imagechain.data.image_modes import single_tile
+from imagechain.data.render import select_frames, tokenize
 from imagechain.data.story import Scene, Story
 from imagechain.train.config import LANGUAGE_MODEL_LINEARS
 from imagechain.train.data import ChainDataset, Collator, make_sample
@@ -18,7 +19,6 @@ from imagechain.train.scene_features import (
     place_scene_features,
     reduce_frames,
     scene_visuals,
-    select_frames,
 )
 from schemas.errors import DataError
 
@@ -38,9 +38,9 @@ def noisy_story(story_id: str, scenes: int, frames: int = 3, size=(64, 48)) -> S
     return Story(story_id, "test", made)
 
 
-def batch_of(loaded, stories, mode="mean", loss="all-text"):
-    family = family_of(loaded.model.config)
-    samples = [make_sample(s, loaded.processor, "ImageChain", "chat", loss, mode, 4096) for s in stories]
+def batch_of(loaded, stories, mode="mean", loss="all-text", image_mode="native"):
+    family = family_of(loaded.model.config, image_mode)
+    samples = [make_sample(s, loaded.processor, "ImageChain", "chat", loss, mode, 4096, image_mode) for s in stories]
     dataset = ChainDataset(samples, loaded.processor, family)
     collate = Collator(family, loaded.processor.tokenizer.pad_token_id, loaded.processor)
     return samples, collate([dataset[i] for i in range(len(samples))])
@@ -129,6 +129,30 @@ def test_a_batch_without_scenes_still_runs_the_vision_tower(models):
     finally:
         handle.remove()
     assert len(calls) == 1 and torch.allclose(loss, text_only)
+
+
+def test_single_tile_places_the_base_tiles_features_averaged_over_frames(models):
+    """Single-tile mode: each frame's centre tile through tower and projector (the model's own base-image
+    features, without any-resolution tiles or newline), averaged per scene; 16 tokens per scene."""
+    loaded = models["llava-next"]
+    model, processor = loaded.model, loaded.processor
+    story = noisy_story("tile", scenes=2, frames=3)
+    samples, batch = batch_of(loaded, [story], image_mode="single-tile")
+    assert samples[0].scene_token_counts == [16, 16] and batch["frame_pixel_values"].shape == (6, 3, 32, 32)
+    family = family_of(model.config, "single-tile")
+    frame_inputs = {k.removeprefix("frame_"): v for k, v in batch.items() if k.startswith("frame_")}
+    with torch.no_grad():
+        scenes = scene_visuals(model, family, frame_inputs, batch["frames_per_scene"].tolist())
+        for scene, frames in zip(scenes, story.scenes):
+            # The model's public API on the tile: its packed output starts with the base image's 16 rows.
+            tiles = [single_tile(frame, processor) for frame in frames.frames]
+            alone = [model.get_image_features(**processor.image_processor(images=[t], return_tensors="pt"))
+                     .pooler_output[0][:16] for t in tiles]
+            assert torch.allclose(scene, torch.stack(alone).mean(0), atol=1e-5)
+        loss = SceneChainModel(model, "single-tile")(**batch).loss
+    assert torch.isfinite(loss)
+    with pytest.raises(DataError, match="image_mode single-tile is for LLaVA-NeXT"):
+        family_of(models["qwen2-vl"].model.config, "single-tile")
 
 
 def test_frame_selection_modes():

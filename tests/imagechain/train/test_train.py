@@ -116,6 +116,15 @@ def test_qwen2_vl_trains_with_checkpointing_and_assistant_loss(storyframes, tmp_
     assert [len(frames) for frames in recipe.samples[0].frames] == [2, 1]
 
 
+def test_single_tile_trains_at_the_base_grid_and_the_adapter_records_the_mode(storyframes, tmp_path):
+    recipe = TrainRecipe(tiny_config(storyframes, tmp_path, "image_mode=single-tile", "epochs=1", "max_steps=1"))
+    summary = recipe.setup().train()
+    assert summary["optimizer_steps"] == 1 and recipe.last_records[0]["loss"] > 0
+    assert [sample.scene_token_counts for sample in recipe.samples] == [[16, 16], [16, 16]]  # (32 / 8) ** 2
+    settings = json.loads((tmp_path / "adapter" / "imagechain_train.json").read_text())
+    assert settings["image_mode"] == "single-tile" and settings["scene_visual"] == "mean"
+
+
 class Killed(Exception):
     pass
 

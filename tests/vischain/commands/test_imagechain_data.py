@@ -36,6 +36,21 @@ def test_stats_counts_buckets_frames_and_tokens(storyframes_dir, tiny_models):
     assert [c.strip() for c in train_frames.split("│")[2:-1]] == ["17", "2", "2", "2"]
 
 
+def test_stats_token_lengths_in_single_tile_mode(storyframes_dir, tiny_models):
+    def c2_val_length(*flags):
+        result = runner.invoke(app, ["data", "stats", str(storyframes_dir), "--model", "tiny:llava-next",
+                                     "--bucket", "C2", *flags])
+        assert result.exit_code == 0, result.output
+        row = next(line for line in result.output.splitlines() if line.startswith("│ C2 ") and "│ val " in line)
+        return int(row.split("│")[4])
+
+    # One 2-scene story: each of its 2 frames costs 70 tokens natively, 16 as a single tile.
+    assert c2_val_length() - c2_val_length("--image-mode", "single-tile") == 2 * (70 - 16)
+    result = runner.invoke(app, ["data", "stats", str(storyframes_dir), "--model", "tiny:qwen2-vl",
+                                 "--image-mode", "single-tile", "--limit", "1"])
+    assert result.exit_code == 2 and "image_mode single-tile is for LLaVA-NeXT models" in result.output
+
+
 def test_stats_of_a_run_folder(run_dir):
     result = runner.invoke(app, ["data", "stats", str(run_dir), "--bucket", "C3"])
     assert result.exit_code == 0, result.output

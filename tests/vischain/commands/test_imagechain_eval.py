@@ -34,7 +34,7 @@ def judge(body):
 def write_recipe(path, source, model, judge_model, **extra):
     recipe = {"name": "t", "source": str(source), "split": "val", "bucket": "C2-6", "model": model,
               "variants": ["MLLM", "FinalScene", "ImageChain"], "judge": judge_model, "out": str(path.parent / "out"),
-              "generation": {"max_new_tokens": 8}, "concurrency": 2, **extra}
+              "generation": {"max_new_tokens": 8}, "concurrency": 2, "scene_visual": "frame", **extra}
     path.write_text(json.dumps(recipe))  # JSON is YAML
     return path
 
@@ -130,14 +130,35 @@ def test_missing_source_names_it(tmp_path):
     assert result.exit_code == 2 and "nowhere" in result.output
 
 
-def test_tiny_recipe_runs_on_cpu(tiny_models, storyframes_dir, tmp_path):
+@pytest.mark.parametrize("image_mode", ["native", "single-tile"])
+def test_tiny_recipe_runs_on_cpu(tiny_models, storyframes_dir, tmp_path, image_mode):
     recipe = write_recipe(tmp_path / "r.yaml", storyframes_dir, "tiny:llava-next", "tiny:llama",
-                          variants=["MLLM-ICL", "ImageChain"], generation={"max_new_tokens": 3})
+                          variants=["MLLM-ICL", "ImageChain"], generation={"max_new_tokens": 3},
+                          scene_visual="mean", image_mode=image_mode)
     result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [row["variant"] for row in results["rows"]] == ["MLLM-ICL", "ImageChain"]
     assert all(row["cells"]["C2-6"]["n"] == 2 for row in results["rows"])
+    assert results["scene_visual"] == "mean" and results["image_mode"] == image_mode
+    records = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    # The fine-tuned variant averages every frame of a scene; the in-context baseline sees one frame.
+    assert {(r["variant"], r["params"]["scene_input"], r["params"]["image_mode"]) for r in records} == {
+        ("MLLM-ICL", "frame:first", image_mode), ("ImageChain", "mean", image_mode)}
+
+
+def test_recipe_model_mistakes_are_one_line_errors(tmp_path, servers):
+    gen, _ = servers
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, f"openai:gen@{gen.base_url}", "none",
+                          variants=["ImageChain"], scene_visual="mean")
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert result.exit_code == 2
+    assert "variants.ImageChain: openai:gen is served over HTTP; scene_visual mean needs the model in this " \
+           "process" in result.output
+    recipe = write_recipe(tmp_path / "r.yaml", tmp_path, {"model": f"openai:gen@{gen.base_url}", "colour": 1},
+                          "none")
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe)])
+    assert result.exit_code == 2 and "model: unknown field 'colour'" in result.output
 
 
 def test_cue_f1_from_a_recipe(storyframes_dir, tmp_path, servers):
