@@ -78,6 +78,10 @@ class PainterSettings:
     """Width and height in pixels."""
     guidance_scale: float = 7.5
     """Classifier-free guidance; SD 3.5 wants about 4.5, SD 1.5 about 7.5."""
+    licence: str = "unknown"
+    """The model's licence (a Hub licence id, or its own slug): the licence of the images it paints."""
+    licence_url: str | None = None
+    """Where that licence's text is, for a licence the Hub has no id for."""
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,9 @@ def test_stories_are_each_itmr_tasks_correct_images_with_the_plans_scene_descrip
 def test_the_card_parses_and_states_licence_counts_and_attribution(published):
     _, folder, _ = published
     card = DatasetCard.load(folder.path / "README.md")
-    assert card.data.license == "cc-by-sa-4.0"  # by-sa is the most restrictive retrieved licence
+    # by-sa is the most restrictive retrieved licence; the painted image's model (tiny-sd) has no licence in run.json
+    assert card.data.license == ["cc-by-sa-4.0", "other"]
+    assert card.data.license_name == "unknown-generator-licence"
     assert [c["config_name"] for c in card.data.configs] == ["itmr", "icir", "iomr", "provenance", "stories"]
     assert card.data.configs[0]["data_files"] == [{"split": "test", "path": "data/itmr/test-*.parquet"}]
     assert "visual-question-answering" in card.data.task_categories and card.data.size_categories == ["n<1K"]
@@ -258,7 +260,7 @@ def test_publish_to_a_repo_sends_the_folder_as_one_commit(tmp_path, fake_hub):
     import base64
 
     readme = next(op for op in operations if op["value"]["path"] == "README.md")
-    assert "license: cc-by-sa-4.0" in base64.b64decode(readme["value"]["content"]).decode()
+    assert "license:\n- cc-by-sa-4.0\n- other\n" in base64.b64decode(readme["value"]["content"]).decode()
 
 
 def test_a_hub_error_is_one_line_naming_the_repo_and_never_shows_the_token(tmp_path, fake_hub):
