@@ -4,10 +4,14 @@
 `markdown` renders one or more of them as a table with, under each variant's SimRate row, a row
 of n (judged predictions per column) and, on request, the paper's number for the same cell.
 
-SimRate of a cell = Yes verdicts / judged predictions of that variant whose story has the
-column's scene count (C4-6: 4 to 6 scenes). Unparseable verdicts count as No and are listed.
-Predictions that were not judged (too long for the model, a backend error) are not in n; their
-counts are listed under the table, never silently dropped.
+Two SimRates per cell, each with its n (the variant's stories with the column's scene count,
+C4-6: 4 to 6 scenes); unparseable verdicts count as No in both and are listed:
+- `simrate` over the judged predictions (n): what the model said when it could answer;
+- `simrate_all` over every prediction (n_all = judged + too long + failed): too-long and failed
+  predictions count as not similar. This is the paper's denominator (its code never refused a
+  story: over-long prompts were cut and still answered), so this is the figure to hold against
+  Table 1. It is None while any `ok` prediction has no judgment yet (it could be a Yes).
+Too-long, failed and unjudged counts are listed under the table, never silently dropped.
 
     results = build_results(predictions, judgments, judge.info(), meta)
     print(markdown([results], paper=True))
@@ -48,6 +52,20 @@ class ResultsCell(SimRateCell):
     errors: int
     unjudged: int
     """`ok` predictions without a judgment from this run's judge."""
+    n_all: int
+    """Every prediction of the cell: judged, too long and failed."""
+    simrate_all: float | None
+    """Yes verdicts over n_all (too long and failed count as No): the paper's denominator; None while
+    any ok prediction is unjudged, or when n_all is 0."""
+
+
+def all_stories(cell: dict) -> tuple[float | None, int]:
+    """(SimRate over every prediction, n_all) of a cell; computed from its counts, so older results
+    files without `simrate_all` print it too."""
+    n_all = cell["n"] + cell.get("too_long", 0) + cell.get("errors", 0)
+    if cell.get("unjudged") or not n_all:
+        return None, n_all
+    return round(100.0 * cell["yes"] / n_all, 2), n_all
 
 
 def in_column(num_scenes: int, column: str) -> bool:
@@ -64,9 +82,11 @@ def _row_keys(predictions: Sequence[PredictionRecord]) -> list[tuple[str, str]]:
 def _cell(predictions: list[PredictionRecord], judgments: dict[str, JudgmentRecord]) -> ResultsCell:
     verdicts = [judgments[prediction_id(p)] for p in predictions
                 if p.get("status") == "ok" and prediction_id(p) in judgments]
-    return ResultsCell(**simrate(verdicts), too_long=sum(1 for p in predictions if p.get("status") == "too_long"),
-                       errors=sum(1 for p in predictions if p.get("status") == "error"),
-                       unjudged=sum(1 for p in predictions if p.get("status") == "ok") - len(verdicts))
+    cell = {**simrate(verdicts), "too_long": sum(1 for p in predictions if p.get("status") == "too_long"),
+            "errors": sum(1 for p in predictions if p.get("status") == "error"),
+            "unjudged": sum(1 for p in predictions if p.get("status") == "ok") - len(verdicts)}
+    cell["simrate_all"], cell["n_all"] = all_stories(cell)
+    return ResultsCell(**cell)
 
 
 def build_results(predictions: Sequence[PredictionRecord], judgments: dict[str, JudgmentRecord],
@@ -125,14 +145,21 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _table(rows: Sequence[dict], metric, paper: bool) -> list[str]:
+def _table(rows: Sequence[dict], metric, paper: bool, also=None) -> list[str]:
+    """Rows of `metric(row, column) -> (value, n)` with n under each; `also` adds a second (value, n)
+    pair under a label of its own, `paper` the paper's Table 1 row."""
     lines = ["| Model | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    indent = "&nbsp;&nbsp;"
     for row in rows:
         label = row.get("label", row["variant"])
         lines.append(f"| {label} | " + " | ".join(_number(metric(row, c)[0]) for c in COLUMNS) + " |")
-        lines.append("| &nbsp;&nbsp;n | " + " | ".join(str(metric(row, c)[1]) for c in COLUMNS) + " |")
+        lines.append(f"| {indent}n | " + " | ".join(str(metric(row, c)[1]) for c in COLUMNS) + " |")
+        if also is not None:
+            name, extra = also
+            lines.append(f"| {indent}{name} | " + " | ".join(_number(extra(row, c)[0]) for c in COLUMNS) + " |")
+            lines.append(f"| {indent}n all | " + " | ".join(str(extra(row, c)[1]) for c in COLUMNS) + " |")
         if paper and row["variant"] in PAPER_TABLE1:
-            lines.append("| &nbsp;&nbsp;paper | " + " | ".join(f"{v:.2f}" for v in PAPER_TABLE1[row["variant"]])
+            lines.append(f"| {indent}paper | " + " | ".join(f"{v:.2f}" for v in PAPER_TABLE1[row["variant"]])
                          + " |")
     return lines
 
@@ -158,7 +185,8 @@ def _notes(rows: Sequence[dict]) -> list[str]:
         if parts:
             notes.append(f"- {row.get('label', row['variant'])} (C2-6): " + ", ".join(parts))
     if notes:
-        notes.insert(0, "Unparseable verdicts count as No; too long / errors / unjudged are not in n:")
+        notes.insert(0, "Unparseable verdicts count as No; too long / errors are in n all, not in n; "
+                        "unjudged predictions leave the all-stories figure open (-):")
     return notes
 
 
@@ -167,7 +195,10 @@ def markdown(all_results: Sequence[dict], paper: bool = False) -> str:
     merged = merge(all_results)
     rows = merged["rows"]
     out = ["## SimRate (%) by evaluation context length", "", *_judge_lines(merged["judges"]), ""]
-    out += _table(rows, lambda row, c: (row["cells"][c]["simrate"], row["cells"][c]["n"]), paper)
+    out += ["Under each variant: SimRate over its judged predictions (n), then over all its stories with "
+            "too-long and failed predictions counted as not similar (n all: the paper's denominator).", ""]
+    out += _table(rows, lambda row, c: (row["cells"][c]["simrate"], row["cells"][c]["n"]), paper,
+                  also=("all stories", lambda row, c: all_stories(row["cells"][c])))
     if paper:
         out += ["", "paper: ImageChain (arXiv 2502.19409) Table 1, LLaVA-v1.6-Vicuna-7B trained on C2-7, "
                     "judged by Llama-3-70B."]

@@ -14,11 +14,14 @@ def test_cells_follow_the_columns():
     assert [row["variant"] for row in results["rows"]] == ["MLLM", "ImageChain"]     # Table 1 order
     cells = results["rows"][1]["cells"]
     assert cells["C2"] == {"n": 2, "yes": 1, "unparseable": 0, "simrate": 50.0, "too_long": 0, "errors": 0,
-                           "unjudged": 0}
+                           "unjudged": 0, "n_all": 2, "simrate_all": 50.0}
     assert cells["C3"]["simrate"] == 100.0 and cells["C4"]["unparseable"] == 1 and cells["C4"]["simrate"] == 0.0
     assert cells["C5"]["n"] == 0 and cells["C5"]["simrate"] is None and cells["C5"]["too_long"] == 1
     assert (cells["C4-6"]["n"], cells["C4-6"]["yes"], cells["C4-6"]["too_long"]) == (2, 0, 1)
     assert (cells["C2-6"]["n"], cells["C2-6"]["yes"], cells["C2-6"]["simrate"]) == (5, 2, 40.0)
+    # The story too long at C5 counts as not similar over all stories: 2 of 6.
+    assert (cells["C2-6"]["n_all"], cells["C2-6"]["simrate_all"]) == (6, 33.33)
+    assert (cells["C5"]["n_all"], cells["C5"]["simrate_all"]) == (1, 0.0)
     assert results["columns"] == list(COLUMNS) == ["C2", "C3", "C4", "C5", "C6", "C4-6", "C2-6"]
 
 
@@ -29,8 +32,10 @@ def test_markdown_has_n_under_each_row_and_the_paper_beside():
     assert "| Model | C2 | C3 | C4 | C5 | C6 | C4-6 | C2-6 |" in lines
     row = lines.index("| ImageChain | 50.00 | 100.00 | 0.00 | - | 0.00 | 0.00 | 40.00 |")
     assert lines[row + 1] == "| &nbsp;&nbsp;n | 2 | 1 | 1 | 0 | 1 | 2 | 5 |"
+    assert lines[row + 2] == "| &nbsp;&nbsp;all stories | 50.00 | 100.00 | 0.00 | 0.00 | 0.00 | 0.00 | 33.33 |"
+    assert lines[row + 3] == "| &nbsp;&nbsp;n all | 2 | 1 | 1 | 1 | 1 | 3 | 6 |"
     paper_cells = " | ".join(f"{v:.2f}" for v in PAPER_TABLE1["ImageChain"])
-    assert lines[row + 2] == f"| &nbsp;&nbsp;paper | {paper_cells} |"
+    assert lines[row + 4] == f"| &nbsp;&nbsp;paper | {paper_cells} |"
     assert "sha256 `" + "ab" * 32 + "`" in text
     assert "- ImageChain (C2-6): 1 unparseable, 1 too long" in text
     assert "Not the paper's metric" not in text

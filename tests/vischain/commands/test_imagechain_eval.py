@@ -61,7 +61,7 @@ def test_eval_writes_the_table_and_resumes_without_regenerating(storyframes_dir,
     cells = {row["variant"]: row["cells"] for row in results["rows"]}
     assert [cells["MLLM"][c]["simrate"] for c in ("C2", "C3", "C2-6")] == [0.0, 100.0, 50.0]
     assert cells["FinalScene"]["C2-6"] == {"n": 2, "yes": 0, "unparseable": 0, "simrate": 0.0, "too_long": 0,
-                                           "errors": 0, "unjudged": 0}
+                                           "errors": 0, "unjudged": 0, "n_all": 2, "simrate_all": 0.0}
     assert results["judge"]["prompt_sha256"] and results["generation"]["seed"] == 30
     assert "| ImageChain | 0.00 | 100.00 |" in result.output
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"predictions.jsonl", "judgments.jsonl",
@@ -195,7 +195,31 @@ def test_report_command_merges_runs(tmp_path):
     assert [row["variant"] for row in merged["rows"]] == ["MLLM", "ImageChain"]
     assert (tmp_path / "merged" / "simrate.png").is_file()
     again = runner.invoke(app, ["report", str(tmp_path / "merged" / "results.json"), "--no-paper"])
-    assert again.exit_code == 0 and "paper" not in again.output
+    assert again.exit_code == 0 and "&nbsp;&nbsp;paper |" not in again.output
+
+
+def toy_cell(n, yes, too_long=0, errors=0, unjudged=0) -> dict:
+    # As an older results file holds it: no simrate_all / n_all, which the report computes from the counts.
+    return {"n": n, "yes": yes, "unparseable": 0, "simrate": round(100 * yes / n, 2) if n else None,
+            "too_long": too_long, "errors": errors, "unjudged": unjudged}
+
+
+def test_report_prints_simrate_over_judged_and_over_all_stories(tmp_path):
+    """Toy results: at C2-6, 6 judged (3 Yes), 2 too long and 1 failed; the paper's denominator is 9."""
+    cells = {column: toy_cell(0, 0) for column in ("C2", "C3", "C4", "C5", "C6", "C4-6", "C2-6")}
+    cells.update({"C2": toy_cell(4, 3, errors=1), "C3": toy_cell(2, 0, too_long=2), "C2-6": toy_cell(6, 3, 2, 1),
+                  "C4": toy_cell(0, 0, unjudged=1)})
+    toy = {"kind": "imagechain-results", "version": 1, "judge": JUDGE, "columns": list(cells),
+           "rows": [{"variant": "ImageChain", "model": "m", "judge": JUDGE["name"], "cells": cells}]}
+    (tmp_path / "toy.json").write_text(json.dumps(toy))
+    result = runner.invoke(app, ["report", str(tmp_path / "toy.json"), "--no-paper"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = lines.index("| ImageChain | 75.00 | 0.00 | - | - | - | - | 50.00 |")
+    assert lines[row + 1] == "| &nbsp;&nbsp;n | 4 | 2 | 0 | 0 | 0 | 0 | 6 |"
+    # C4 has an unjudged prediction: its all-stories figure stays open rather than guessing a No.
+    assert lines[row + 2] == "| &nbsp;&nbsp;all stories | 60.00 | 0.00 | - | - | - | - | 33.33 |"
+    assert lines[row + 3] == "| &nbsp;&nbsp;n all | 5 | 4 | 0 | 0 | 0 | 0 | 9 |"
 
 
 def test_report_bad_input_is_one_line_and_exit_2(tmp_path):
