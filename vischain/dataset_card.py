@@ -5,12 +5,13 @@ does not record says "unknown", and the licence is worked out from the images, n
 
     summary = summarise_licences(provenance_lines)
     summary.hf_id          # "cc-by-sa-4.0": the most restrictive licence among the retrieved images
+    card_licence(summary, generator_licences(run)).ids   # ["cc-by-sa-4.0", "creativeml-openrail-m"]: the YAML
     card = build_card(run_json, kind_domain_counts, provenance_lines, config_rows)
     card.save("out/README.md")
 
 Licence order, least to most restrictive: cc0 = pdm < by < by-sa < by-nc < by-nc-sa < by-nd < by-nc-nd.
-Synthetic images are outside that order: their licence is whatever their generator model's licence
-says, so the card lists them with their model instead of pretending to know.
+Synthetic images are outside that order: their licence is their generator model's, which the profile
+records (painter.licence), so the YAML `license` lists it beside the retrieved images' licence.
 """
 
 from __future__ import annotations
@@ -97,6 +98,76 @@ def summarise_licences(lines: list[dict]) -> LicenceSummary:
     return LicenceSummary(hf_id or "other", name, chosen.get("url"), retrieved, synthetic, unverified)
 
 
+# ---- The licence the YAML states ------------------------------------------------------------------
+
+MODEL_LICENCE_IDS = {
+    "apache-2.0", "mit", "openrail", "openrail++", "creativeml-openrail-m", "bigscience-openrail-m",
+    "bigscience-bloom-rail-1.0", "deepfloyd-if-license", "llama2", "llama3", "gemma",
+}
+"""Hub licence ids a generator model may carry besides the Creative Commons ones (the Hub's licence list,
+huggingface.co/docs/hub/repositories-licenses); any other licence is `other` with its name and link."""
+UNKNOWN_GENERATOR = "unknown-generator-licence"
+
+
+@dataclass(frozen=True)
+class GeneratorLicence:
+    """A painter's licence as its profile records it (painter.licence, painter.licence_url)."""
+
+    licence: str
+    """A Hub licence id (creativeml-openrail-m) or the licence's own slug (stabilityai-ai-community)."""
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class CardLicence:
+    """The YAML `license` (one id, or a list when images carry different terms) and, for `other`, its name and link."""
+
+    ids: list[str]
+    name: str | None = None
+    link: str | None = None
+
+
+def generator_licences(run: dict) -> dict[str, GeneratorLicence]:
+    """Painter model -> its licence, from the profiles run.json records (a merged run keeps each source's)."""
+    found: dict[str, GeneratorLicence] = {}
+    configs = [run.get("config") or {}]
+    while configs:
+        config = configs.pop()
+        painter = (config.get("profile_config") or {}).get("painter") or {}
+        if painter.get("model") and painter.get("licence") and painter["licence"] != "unknown":
+            found[painter["model"]] = GeneratorLicence(painter["licence"], painter.get("licence_url"))
+        configs += [source.get("config") or {} for source in config.get("sources") or []]
+    return found
+
+
+def card_licence(summary: LicenceSummary, generators: dict[str, GeneratorLicence]) -> CardLicence:
+    """Every term a user of the images must follow: the most restrictive retrieved licence (Creative Commons
+    licences nest, so it covers the others) and the licence of each model that painted images.
+
+    Those two kinds do not nest (a CC licence and a model licence restrict different things), so when
+    both are present the YAML lists both rather than pretend one covers the other. A painted image whose
+    model's licence the run does not record counts as `other`, named unknown-generator-licence."""
+    entries: list[tuple[str, str | None]] = []  # (Hub id or slug, link)
+    if summary.retrieved:
+        entries.append((summary.hf_id if summary.hf_id != "other" else _slug(summary.name), summary.link))
+    for model in sorted({(line.get("generator") or {}).get("model") or "unknown model" for line in summary.synthetic}):
+        licence = generators.get(model)
+        entries.append((licence.licence, licence.url) if licence else (UNKNOWN_GENERATOR, None))
+    hub_ids = HF_LICENCE_IDS | MODEL_LICENCE_IDS
+    ids = list(dict.fromkeys(licence for licence, _ in entries if licence in hub_ids))
+    others = list(dict.fromkeys((licence, link) for licence, link in entries if licence not in hub_ids))
+    if not others:
+        return CardLicence(ids or ["other"])
+    # The Hub takes one name and one link for `other`: the licence's own when there is one, else the card.
+    name = "-and-".join(licence for licence, _ in others)
+    link = others[0][1] if len(others) == 1 and others[0][1] else "README.md"
+    return CardLicence([*ids, "other"], name, link)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 # ---- The card ------------------------------------------------------------------------------------
 
 def build_card(run: dict, kind_domains: Counter, provenance: list[dict], config_rows: dict[str, int],
@@ -104,9 +175,11 @@ def build_card(run: dict, kind_domains: Counter, provenance: list[dict], config_
     """The README.md of the dataset folder: YAML front matter the Hub reads, then the text people read.
     `quality`: the human review's figures (vischain/review/metrics.py); None leaves the section out."""
     summary = summarise_licences(provenance)
+    licence = card_licence(summary, generator_licences(run))
     tasks = sum(kind_domains.values())
     data = DatasetCardData(
-        license=summary.hf_id,
+        license=licence.ids[0] if len(licence.ids) == 1 else licence.ids,
+        language=["en"],  # the prompts and task texts vischain writes
         pretty_name=run.get("name") or "vischain run",
         task_categories=["visual-question-answering", "image-text-to-text", "multiple-choice"],
         tags=["vischain", "vischainbench", "multi-image", "multi-turn", "visual-reasoning"]
@@ -115,9 +188,8 @@ def build_card(run: dict, kind_domains: Counter, provenance: list[dict], config_
         configs=[{"config_name": name, "data_files": [{"split": SPLIT, "path": f"data/{name}/{SPLIT}-*.parquet"}],
                   **({"default": True} if i == 0 else {})} for i, name in enumerate(config_rows)],
     )
-    if summary.hf_id == "other":  # the Hub wants a slug and a link for licences it has no id for
-        data.license_name = re.sub(r"[^a-z0-9]+", "-", summary.name.lower()).strip("-")
-        data.license_link = summary.link
+    if licence.name:  # the Hub wants a slug and a link for licences it has no id for
+        data.license_name, data.license_link = licence.name, licence.link
     sections = [
         _intro(run, tasks, config_rows), _licence_section(summary), _making_section(run, provenance),
         quality_control_section(quality),
