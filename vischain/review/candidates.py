@@ -58,7 +58,7 @@ def slot_key(image_name: str) -> str:
 def swap_candidates(catalog: Catalog, kind: str, task_id: str, image_name: str) -> list[SwapCandidate]:
     """Unused pool images for the slot of `image_name`: its own fetched candidates first, at most SHOWN."""
     root = catalog.root
-    provenance = catalog.store.provenance_by_file()
+    provenance = dict(catalog.store.provenance_by_file())  # a copy: an edit in another thread may append
     by_sha = {line["sha256"]: line for line in provenance.values()}  # a line describes bytes, whatever the file
     used = used_images(catalog)
     state_db = root / "state.sqlite"
@@ -81,7 +81,7 @@ def swap_candidates(catalog: Catalog, kind: str, task_id: str, image_name: str) 
 
 def used_images(catalog: Catalog) -> set[str]:
     """SHA-256 of every image the tasks' current task.json files name (read now: edits change them)."""
-    provenance = catalog.store.provenance_by_file()
+    provenance = dict(catalog.store.provenance_by_file())
     return {provenance[file]["sha256"] if file in provenance else catalog.images.key(file)
             for file in task_image_files(catalog)}
 
@@ -94,7 +94,7 @@ def task_image_files(catalog: Catalog) -> list[str]:
 
 def task_image_lines(catalog: Catalog) -> dict[str, ProvenanceLine]:
     """file -> provenance line of every image the tasks name now (the run-wide rules are about these)."""
-    provenance = catalog.store.provenance_by_file()
+    provenance = dict(catalog.store.provenance_by_file())
     return {file: provenance[file] for file in task_image_files(catalog) if file in provenance}
 
 
