@@ -36,6 +36,7 @@ from schemas.licences import DEFAULT_ALLOW, LicencePolicy
 from schemas.provenance import ProvenanceLine
 from schemas.rules import task_problems
 from schemas.run_claims import NEAR_DUPLICATE_BITS
+from schemas.schema_check import schema_problems
 from schemas.task import Task, task_images, task_json_text, task_texts, task_turns, with_image, with_text, with_truth
 from vischain.review.candidates import SwapCandidate, slot_key, task_image_lines
 from vischain.review.catalog import Catalog
@@ -54,14 +55,27 @@ class EditRefused(Exception):
 
 
 @dataclass(frozen=True)
+class NewImage:
+    """An image a swap brings into the task folder."""
+
+    name: str
+    """Its file name in the task folder."""
+    source: Path
+    """The pool file it is copied from."""
+    line: ProvenanceLine
+    """Its provenance line (file: tasks/KIND/ID/NAME)."""
+    replaces: str
+    """The file name it takes the place of."""
+
+
+@dataclass(frozen=True)
 class Change:
     """What an edit does to the task, before it is checked."""
 
     task: Task
     detail: dict
     """Stored with the `edit` event: what changed, from what, to what."""
-    image: tuple[str, Path, ProvenanceLine] | None = None
-    """A swapped-in image: its name in the task folder, the pool file, its provenance line."""
+    image: NewImage | None = None
 
 
 class Editor:
@@ -134,7 +148,7 @@ class Editor:
             return Change(with_image(task, pointer, name),
                           {"what": "swap", "pointer": pointer, "from": images[pointer], "to": name,
                            "sha256": candidate.sha256},
-                          (name, self.catalog.root / candidate.file, line))
+                          NewImage(name, self.catalog.root / candidate.file, line, images[pointer]))
         return self._save(reviewer, kind, task_id, revision_seen, change)
 
     # ---- saving --------------------------------------------------------------------------------------
@@ -158,11 +172,11 @@ class Editor:
                 if problems:
                     raise EditRefused(problems)
                 if change.image:
-                    name, source, line = change.image
-                    write_atomically(folder / name, source.read_bytes())
-                    if self.catalog.store.provenance_by_file().get(line["file"]) != line:  # once per file
-                        self.catalog.store.append_provenance([line])
-                    self.catalog.images.add(line["file"], line["sha256"])
+                    new = change.image
+                    write_atomically(folder / new.name, new.source.read_bytes())
+                    if self.catalog.store.provenance_by_file().get(new.line["file"]) != new.line:  # once per file
+                        self.catalog.store.append_provenance([new.line])
+                    self.catalog.images.add(new.line["file"], new.line["sha256"])
                 if not self.store.revisions(kind, task_id, db):
                     self.store.add_revision(db, kind, task_id, current, text, None)
                 event_id = self.store.record(db, reviewer, kind, task_id, "edit", current + 1, change.detail)
@@ -181,9 +195,9 @@ class Editor:
         try:
             lines = {}
             for _, name in task_images(change.task):
-                if change.image and name == change.image[0]:
-                    shutil.copyfile(change.image[1], staging / name)
-                    line = change.image[2]
+                if change.image and name == change.image.name:
+                    shutil.copyfile(change.image.source, staging / name)
+                    line = change.image.line
                 else:
                     _link_or_copy(folder / name, staging / name)
                     line = provenance.get(f"{relative}/{name}")
@@ -194,18 +208,21 @@ class Editor:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         problems = [f"{p.pointer or '/'}: {p.message}".replace(staged, relative) for p in found]
-        return problems + (self.shared_image_problems(kind, task_id, change) if change.image else [])
+        if change.image:
+            problems += [str(p) for p in schema_problems("provenance", change.image.line, "its provenance line")]
+            problems += self.shared_image_problems(kind, task_id, change.image)
+        return problems
 
-    def shared_image_problems(self, kind: str, task_id: str, change: Change) -> list[str]:
+    def shared_image_problems(self, kind: str, task_id: str, image: NewImage) -> list[str]:
         """validate's run-wide rule for a swapped-in image: a retrieved image (same SHA-256, or a pHash within
         the run's distance) may be in one slot of the run. Painted images are exempt, as validate has it."""
-        name, _, line = change.image
+        line = image.line
         if line["synthetic"]:
             return []
-        shown = {f"tasks/{kind}/{task_id}/{n}" for _, n in task_images(change.task)}
+        replaced = f"tasks/{kind}/{task_id}/{image.replaces}"
         problems = []
         for file, other in task_image_lines(self.catalog).items():
-            if other["synthetic"] or (file.startswith(f"tasks/{kind}/{task_id}/") and file not in shown):
+            if other["synthetic"] or file == replaced:
                 continue  # the image the swap replaces is leaving the run
             distance = bin(int(other["phash"], 16) ^ int(line["phash"], 16)).count("1")
             if other["sha256"] == line["sha256"]:
