@@ -23,6 +23,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -144,13 +145,16 @@ async def answer_task(model: EvalModel, item: TaskItem, settings: EvalSettings, 
 
 
 async def answer_all(tasks: list[TaskItem], models: list[EvalModel], settings: EvalSettings, log: AnswerLog,
-                     labels_dir: Path) -> int:
-    """Every model over every task, `settings.concurrency` conversations at a time."""
+                     labels_dir: Path, on_done: Callable[[], None] = lambda: None) -> int:
+    """Every model over every task, `settings.concurrency` conversations at a time; `on_done` after each
+    (model, task) (a progress bar's advance)."""
     slots = asyncio.Semaphore(settings.concurrency)
 
     async def one(model: EvalModel, item: TaskItem) -> int:
         async with slots:
-            return await answer_task(model, item, settings, log, labels_dir)
+            appended = await answer_task(model, item, settings, log, labels_dir)
+        on_done()
+        return appended
 
     try:
         async with asyncio.TaskGroup() as group:  # the first failure cancels the rest; answers so far are kept
@@ -182,14 +186,15 @@ def write_priority(out: Path, root: Path, lines: list[dict], tasks: list[TaskIte
 
 
 async def run_verify(root: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
-                     settings: EvalSettings, rank: bool) -> VerifyResult:
-    """Open the models, answer, score, and rank when asked; the models are closed whatever happens."""
+                     settings: EvalSettings, rank: bool, on_done: Callable[[], None] = lambda: None) -> VerifyResult:
+    """Open the models, answer, score, and rank when asked; the models are closed whatever happens.
+    `on_done` is called after each (model, task) is answered."""
     cache = CallCache(out / "calls.sqlite")
     models: list[EvalModel] = []
     try:
         models = open_models(specs, cache)
         log = AnswerLog(out / "answers.jsonl")
-        new_answers = await answer_all(tasks, models, settings, log, out / "labels")
+        new_answers = await answer_all(tasks, models, settings, log, out / "labels", on_done)
         lines = log.select([m.name for m in models], tasks, settings.history)
         scores_file = write_scores(out, root, lines, models, settings)
         priority_file = write_priority(out, root, lines, tasks, models) if rank else None

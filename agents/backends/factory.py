@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from agents.backends.chat import BackendError, ChatModel
 from agents.backends.openai_client import OpenAIBackend, RetryPolicy
-from agents.backends.vllm_server import VLLMBackend
+from agents.backends.vllm_server import ServeSettings, VLLMBackend
 
 BACKENDS = ("transformers", "openai", "vllm")
 
@@ -34,6 +34,13 @@ class ModelSpec:
     """`vllm` only: fraction of each GPU's memory vLLM may take."""
     server_command: str | None = None
     """`vllm` only: replaces `vllm serve ...`; may use {model} {host} {port} {tp} {gpu_mem} {python}."""
+    max_model_len: int | None = None
+    """`vllm`: the server's context (--max-model-len). Every backend: the limit the preflight checks prompts
+    against (None: the model config's max_position_embeddings)."""
+    max_images_per_prompt: int | None = None
+    """`vllm`: images vLLM accepts in one prompt (--limit-mm-per-prompt); size it to the largest task."""
+    max_pixels: int | None = None
+    """`vllm`, Qwen2-VL-class models: each image resized to at most this many pixels (--mm-processor-kwargs)."""
     timeout: float = 120.0
     """`openai`/`vllm`: seconds for one HTTP request; a 70B model writes 4k tokens in about a minute."""
     retries: int = 5
@@ -78,9 +85,15 @@ def open_backend(spec: ModelSpec) -> ChatModel:
         key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         return OpenAIBackend(spec.model, list(spec.base_urls), api_key=key, concurrency=spec.concurrency,
                              retry=RetryPolicy(attempts=spec.retries, timeout=spec.timeout))
-    return VLLMBackend(spec.model, concurrency=spec.concurrency, tensor_parallel_size=spec.tensor_parallel_size,
-                       gpu_memory_utilization=spec.gpu_memory_utilization, command=spec.server_command,
+    return VLLMBackend(serve_settings(spec), concurrency=spec.concurrency,
                        retry=RetryPolicy(attempts=spec.retries, timeout=spec.timeout))
+
+
+def serve_settings(spec: ModelSpec) -> ServeSettings:
+    """What a `vllm` spec's server is started with: specs that differ only in client settings
+    (concurrency, timeout, retries) share one server."""
+    return ServeSettings(spec.model, spec.tensor_parallel_size, spec.gpu_memory_utilization, spec.max_model_len,
+                         spec.max_images_per_prompt, spec.max_pixels, spec.server_command)
 
 
 def parse_model_arg(text: str, where: str = "--model") -> ModelSpec:

@@ -5,10 +5,19 @@ OpenAI-compatible server in its place:
 
     VLLMServer("meta-llama/Llama-3.3-70B-Instruct", tensor_parallel_size=4)
     VLLMServer("tiny:llama", command="python -m agents.backends.openai_server --model {model} --port {port}")
+
+Multi-image serving takes three settings from the profile's model entry (docs/serving.md):
+`max_model_len` (--max-model-len: the context), `max_images_per_prompt` (--limit-mm-per-prompt: vLLM
+refuses a prompt with more images than this) and `max_pixels` (--mm-processor-kwargs for Qwen2-VL-class
+models: each image is resized to at most this many pixels, so at most max_pixels / 28^2 tokens).
+
+Backends whose server settings are the same share one server (`SERVERS`): a profile whose keywords,
+validator and verifier are the same 72B model starts it once, whatever their client settings.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -16,7 +25,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 
 import httpx
 
@@ -27,18 +38,49 @@ DEFAULT_COMMAND = ("vllm serve {model} --host {host} --port {port} --tensor-para
                    "--gpu-memory-utilization {gpu_mem} --served-model-name {model}")
 
 
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a vLLM server is started with; two backends with equal settings share one server."""
+
+    model: str
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    """--max-model-len: prompt plus reply tokens; None leaves vLLM's default (the model config's)."""
+    max_images_per_prompt: int | None = None
+    """--limit-mm-per-prompt {"image": N}; None leaves vLLM's default (1 image for most models)."""
+    max_pixels: int | None = None
+    """--mm-processor-kwargs {"max_pixels": N}, Qwen2-VL-class models: a bound on each image's tokens."""
+    command: str | None = None
+    """Replaces `vllm serve ...` (the settings above are then the command's business)."""
+
+    def argv(self, host: str, port: int) -> list[str]:
+        values = dict(model=self.model, host=host, port=port, tp=self.tensor_parallel_size,
+                      gpu_mem=self.gpu_memory_utilization, python=sys.executable)
+        argv = [part.format(**values) for part in shlex.split(self.command or DEFAULT_COMMAND)]
+        if self.command:
+            return argv
+        if self.max_model_len:
+            argv += ["--max-model-len", str(self.max_model_len)]
+        if self.max_images_per_prompt:
+            argv += ["--limit-mm-per-prompt", json.dumps({"image": self.max_images_per_prompt})]
+        if self.max_pixels:
+            argv += ["--mm-processor-kwargs", json.dumps({"max_pixels": self.max_pixels})]
+        return argv
+
+
 class VLLMServer:
     def __init__(self, model: str, *, port: int | None = None, tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, command: str | None = None,
-                 startup_timeout: float = 1800.0, host: str = "127.0.0.1"):
+                 startup_timeout: float = 1800.0, host: str = "127.0.0.1", max_model_len: int | None = None,
+                 max_images_per_prompt: int | None = None, max_pixels: int | None = None):
         self.model = model
         self.host = host
         self.port = port or free_port(host)
         self.startup_timeout = startup_timeout
-        template = command or DEFAULT_COMMAND
-        self.argv = [part.format(model=model, host=host, port=self.port, tp=tensor_parallel_size,
-                                 gpu_mem=gpu_memory_utilization, python=sys.executable)
-                     for part in shlex.split(template)]
+        self.settings = ServeSettings(model, tensor_parallel_size, gpu_memory_utilization, max_model_len,
+                                      max_images_per_prompt, max_pixels, command)
+        self.argv = self.settings.argv(host, self.port)
         self._log = tempfile.TemporaryFile(mode="w+b")
         self._process: subprocess.Popen | None = None
 
@@ -95,22 +137,62 @@ class VLLMServer:
         self.stop()
 
 
+class SharedServers:
+    """Started servers by their settings, counted: the first backend starts one, the last to close stops it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._servers: dict[ServeSettings, tuple[VLLMServer, int]] = {}
+
+    def acquire(self, settings: ServeSettings) -> VLLMServer:
+        with self._lock:  # held while starting: a second backend with the same settings waits for this server
+            server, users = self._servers.get(settings, (None, 0))
+            if server is None:
+                server = VLLMServer(settings.model, tensor_parallel_size=settings.tensor_parallel_size,
+                                    gpu_memory_utilization=settings.gpu_memory_utilization,
+                                    command=settings.command, max_model_len=settings.max_model_len,
+                                    max_images_per_prompt=settings.max_images_per_prompt,
+                                    max_pixels=settings.max_pixels).start()
+            self._servers[settings] = (server, users + 1)
+            return server
+
+    def release(self, server: VLLMServer) -> None:
+        with self._lock:
+            _, users = self._servers[server.settings]
+            if users > 1:
+                self._servers[server.settings] = (server, users - 1)
+                return
+            del self._servers[server.settings]
+        server.stop()
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._servers)
+
+
+SERVERS = SharedServers()
+
+
 class VLLMBackend:
-    """A started `VLLMServer` plus an `openai` client on it; `aclose` stops the server."""
+    """A `VLLMServer` (shared with every backend of the same settings) plus an `openai` client on it;
+    `aclose` releases the server, which stops when its last backend closes."""
 
     backend = "vllm"
 
-    def __init__(self, model_id: str, *, concurrency: int = 64, retry: RetryPolicy = RetryPolicy(), **server_args):
-        self.model_id = model_id
-        self.server = VLLMServer(model_id, **server_args).start()
-        self.client = OpenAIBackend(model_id, self.server.base_url, concurrency=concurrency, retry=retry)
+    def __init__(self, settings: ServeSettings, *, concurrency: int = 64, retry: RetryPolicy = RetryPolicy()):
+        self.model_id = settings.model
+        self.server = SERVERS.acquire(settings)
+        self.client = OpenAIBackend(self.model_id, self.server.base_url, concurrency=concurrency, retry=retry)
+        self._closed = False
 
     async def chat(self, messages, *, schema=None, params=SamplingParams()):
         return await self.client.chat(messages, schema=schema, params=params)
 
     async def aclose(self) -> None:
         await self.client.aclose()
-        self.server.stop()
+        if not self._closed:  # released once, however often it is closed
+            self._closed = True
+            SERVERS.release(self.server)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

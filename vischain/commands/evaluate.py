@@ -18,13 +18,16 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.backends.factory import ModelSpec, parse_model_arg
-from agents.protocol.turns import HISTORY_MODES
+from agents.backends.preflight import Prompt, preflight
+from agents.protocol.prompts import PROMPTS
+from agents.protocol.turns import HISTORY_MODES, label_script, task_script, user_turn
 from graphs.profile import load_profile
 from graphs.verify import EvalSettings, VerifyResult, model_name, run_verify
 from schemas.errors import EXIT_INVALID, UsageError
 from schemas.rules import validate_path
 from schemas.task import TaskItem, load_tasks
 from vischain.error_lines import fail, one_line_errors
+from vischain.progress import progress_bar
 
 console = Console()
 
@@ -79,11 +82,37 @@ def profile_verifiers(name: str) -> list[tuple[ModelSpec, float]]:
     return [(v.spec, v.weight) for v in verifiers]
 
 
+def last_turn_prompts(tasks: list[TaskItem], labels_dir: Path, max_tokens: int) -> list[Prompt]:
+    """Each task's largest prompt: its whole conversation before the last answer, as `converse` builds it
+    (gold answers in the history), with room for every reply at the full budget."""
+    prompts = []
+    for item in tasks:
+        script = task_script(item)
+        labelled = label_script(script, labels_dir)
+        messages, lead = [], script.intro
+        for question in script.examples + script.questions:
+            messages.append(user_turn(question, labelled, lead, script.label_kind))
+            messages.append({"role": "assistant", "content": PROMPTS["gold_answer"].format(label=question.truth)})
+            lead = None
+        messages.pop()  # the last answer is what the model writes
+        prompts.append(Prompt(f"task {item.kind}/{item.task_id}", messages, max_tokens * len(script.questions)))
+    return prompts
+
+
+def check_prompts_fit(tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]], out: Path, max_tokens: int) -> None:
+    """The preflight: every model can take every task's largest prompt, or a one-line error before any call."""
+    prompts = last_turn_prompts(tasks, out / "labels", max_tokens)
+    for spec, _ in specs:
+        preflight(spec, prompts)
+
+
 def run_models(path: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]],
                settings: EvalSettings, rank: bool) -> VerifyResult:
     """Run verify's answer/score/rank steps (inside one_line_errors: a failed call is one line;
-    answers so far are kept)."""
-    return asyncio.run(run_verify(path, out, tasks, specs, settings, rank))
+    answers so far are kept), with a bar over every (model, task). The preflight runs first."""
+    check_prompts_fit(tasks, specs, out, settings.max_tokens)
+    with progress_bar("answering", total=len(specs) * len(tasks), unit="model x task") as advance:
+        return asyncio.run(run_verify(path, out, tasks, specs, settings, rank, on_done=advance))
 
 
 def scores_table(scores: dict) -> Table:
