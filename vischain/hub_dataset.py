@@ -19,6 +19,7 @@ import copy
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,10 +184,16 @@ def write_config(name: str, table: Table, out_dir: Path, max_shard_bytes: int = 
     return files
 
 
+CONFIGS = (*TASK_KINDS, "provenance", "stories")
+"""Every config run_tables builds, in card order (one without rows is left out of the folder)."""
+
+
 def build_dataset_folder(run_dir: str | Path, out_dir: str | Path, *, repo_id: str | None = None,
-                         max_shard_bytes: int = MAX_SHARD_BYTES, include_unreviewed: bool = False) -> DatasetFolder:
+                         max_shard_bytes: int = MAX_SHARD_BYTES, include_unreviewed: bool = False,
+                         step: Callable[[], None] = lambda: None) -> DatasetFolder:
     """Validate the run, then write the dataset (shards + README.md) into `out_dir`, which must be new or empty.
-    A run with a review (review.sqlite) publishes only its accepted, quiz-passed tasks unless `include_unreviewed`."""
+    A run with a review (review.sqlite) publishes only its accepted, quiz-passed tasks unless `include_unreviewed`.
+    `step` is called once per config of CONFIGS, written or empty (a progress bar's advance)."""
     store = require_valid_run(run_dir)
     keep = publishable_tasks(store.root, include_unreviewed)
     out_dir = Path(out_dir)
@@ -200,6 +207,7 @@ def build_dataset_folder(run_dir: str | Path, out_dir: str | Path, *, repo_id: s
         if table.rows:
             files += write_config(name, table, out_dir, max_shard_bytes)
             rows[name] = len(table.rows)
+        step()
     kind_domains = Counter((kind, row["domain"]) for kind in TASK_KINDS for row in tables[kind].rows)
     published = {(kind, row["task_id"]) for kind in TASK_KINDS for row in tables[kind].rows}
     card = build_card(store.run, kind_domains, published_provenance(store, keep), rows, repo_id,

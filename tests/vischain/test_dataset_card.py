@@ -14,6 +14,7 @@ from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
 from benchmark_data import PROFILES_DIR
 from vischain.dataset_card import HF_LICENCE_IDS, MODEL_LICENCE_IDS, build_card
+from vischain.hub_dataset import CONFIGS as CONFIGS_WRITTEN
 from vischain.hub_dataset import build_dataset_folder
 
 CONFIGS = {"itmr": 2, "icir": 1, "iomr": 1, "provenance": 30, "stories": 1}
@@ -115,7 +116,9 @@ def test_every_shipped_profile_names_its_painters_licence(profile):
 def test_a_published_folders_card_validates(tmp_path):
     from benchmark_data import EXAMPLE_RUN
 
-    folder = build_dataset_folder(EXAMPLE_RUN, tmp_path / "dataset")
+    steps = []
+    folder = build_dataset_folder(EXAMPLE_RUN, tmp_path / "dataset", step=lambda: steps.append(1))
+    assert len(steps) == len(CONFIGS_WRITTEN)  # publish's progress bar: one step per config
     card = DatasetCard.load(folder.path / "README.md")
     text = str(card)
     assert REGEX_YAML_BLOCK.search(text)

@@ -48,17 +48,19 @@ def publish(
     if include_unreviewed and (run / "review.sqlite").is_file():
         stderr.print("[bold yellow]warning:[/] --include-unreviewed: tasks the review did not accept and pass are "
                      "published too; the dataset card says so.", markup=True, soft_wrap=True)
-    from vischain.hub_dataset import build_dataset_folder, upload_to_hub  # here: datasets is slow to import
+    from vischain.hub_dataset import CONFIGS, build_dataset_folder, upload_to_hub  # here: datasets is slow to import
 
     with one_line_errors(), _refuse_invalid():
         _quiet_datasets()
         if local_dir is not None:
-            folder = build_dataset_folder(run, local_dir, include_unreviewed=include_unreviewed)
+            with progress_bar("publish", total=len(CONFIGS), unit="configs") as advance:
+                folder = build_dataset_folder(run, local_dir, include_unreviewed=include_unreviewed, step=advance)
             console.print(f"wrote {local_dir}: {_rows(folder.rows)}")
             return
         with tempfile.TemporaryDirectory(prefix="vischain-publish-") as scratch:
-            folder = build_dataset_folder(run, Path(scratch) / run.resolve().name, repo_id=repo,
-                                          include_unreviewed=include_unreviewed)
+            with progress_bar("publish", total=len(CONFIGS), unit="configs") as advance:
+                folder = build_dataset_folder(run, Path(scratch) / run.resolve().name, repo_id=repo,
+                                              include_unreviewed=include_unreviewed, step=advance)
             commit = upload_to_hub(folder, repo, private=private, revision=revision)
         console.print(f"published {repo}: {_rows(folder.rows)}\n{commit.commit_url}")
 
