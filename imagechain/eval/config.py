@@ -135,7 +135,8 @@ class CueF1Settings:
     """Synonym graph file for objects; None: exact matches only."""
     graphs: str | None = None
     """Mementos: a folder of per-domain graphs, <domain>-behaviour.json and <domain>-object.json (as
-    `imagechain data convert-synonyms` writes them); a domain without its file matches exactly."""
+    `imagechain data convert-synonyms` writes them; checked when the run starts, since a recipe is
+    often written before the conversion); a domain without its file matches exactly."""
     compat: bool = False
     """Count all leftover predictions as one false positive, as the original notebook does."""
     prompt_file: str | None = None
@@ -379,8 +380,6 @@ def _cue_f1(value, where: str, device: str) -> CueF1Settings | None:
     for name in ("behaviour_graph", "object_graph", "prompt_file"):
         if value.get(name) and not Path(value[name]).is_file():
             raise DataError(f"{where}: cue_f1.{name}: file not found: {value[name]}")
-    if value.get("graphs") and not Path(value["graphs"]).is_dir():
-        raise DataError(f"{where}: cue_f1.graphs: folder not found: {value['graphs']}")
     if not isinstance(value.get("compat", False), bool):
         raise DataError(f"{where}: cue_f1.compat must be true or false")
     extractor = model_spec(value["extractor"], f"{where}: cue_f1.extractor", device)

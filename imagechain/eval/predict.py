@@ -78,6 +78,10 @@ class PredictionRecord(TypedDict):
     status: NotRequired[Literal["ok", "too_long", "error"]]
     error: NotRequired[str]
     """What went wrong, for too_long and error."""
+    domain: NotRequired[str]
+    """Mementos only: the sequence's domain (comics, dl, robo)."""
+    turns: NotRequired[list[str]]
+    """Mementos chain variants only: the answer of each turn, in order."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from imagechain.eval.simrate import JudgeInfo, JudgmentRecord, SimRateCell, simr
 from schemas.errors import DataError, read_json
 
 RESULTS_KIND = "imagechain-results"
+MEMENTOS_RESULTS_KIND = "imagechain-mementos-results"  # Table 3 (imagechain.eval.mementos_eval)
 COLUMNS = tuple(EVAL_BUCKETS)  # C2, C3, C4, C5, C6, C4-6, C2-6
 # The paper's Table 1 (SimRate %, every model trained on C2-7), for printing beside ours.
 PAPER_TABLE1 = {
@@ -116,9 +117,11 @@ def add_cue_f1(results: dict, predictions: Sequence[PredictionRecord], scored: d
 
 
 def load_results(path: str | Path) -> dict:
+    """A results.json of `imagechain eval`: Table 1 (StoryFrames) or Table 3 (Mementos), by its `kind`."""
     results = read_json(path, "results file")
-    if not isinstance(results, dict) or results.get("kind") != RESULTS_KIND:
-        raise DataError(f"{path}: not an ImageChain results file (kind {RESULTS_KIND!r} expected)")
+    if not isinstance(results, dict) or results.get("kind") not in (RESULTS_KIND, MEMENTOS_RESULTS_KIND):
+        raise DataError(f"{path}: not an ImageChain results file (kind {RESULTS_KIND!r} or "
+                        f"{MEMENTOS_RESULTS_KIND!r} expected)")
     return results
 
 

@@ -4,6 +4,7 @@
     imagechain data stats data/StoryFrames --model tiny:llava-next --limit 200 --image-mode single-tile
     imagechain data build-storyframes story_gen.json videos/ out/StoryFrames
     imagechain data demo runs/tiny-storyframes
+    imagechain data convert-synonyms Mementos/sym_graphs/*.pkl --out runs/mementos-synonyms
 
 Bad input (a missing folder, an unknown bucket, an annotation without a field) is one line on
 stderr naming the file, field or flag, and exit code 2.
@@ -28,6 +29,7 @@ from imagechain.data.image_modes import IMAGE_MODES
 from imagechain.data.render import FORMS
 from imagechain.data.sources import iter_stories
 from imagechain.data.stats import DataStats, collect_stats, summary
+from imagechain.eval.mementos_pickle import convert_pickle, graph_file_name
 from schemas.errors import DataError
 from vischain.error_lines import fail
 
@@ -162,3 +164,22 @@ def demo_command(
 ) -> None:
     """Draw a tiny StoryFrames-shaped dataset (flat shapes, template descriptions) for trying `imagechain eval`."""
     typer.echo(f"demo StoryFrames written to {write_demo_storyframes(out)}")
+
+
+@data_app.command("convert-synonyms")
+def convert_synonyms_command(
+    pickles: Annotated[list[Path], typer.Argument(help="Mementos graph pickles: {cmc,dl,robo}_{action,object}"
+                                                       "_graph_v1.pkl")],
+    out: Annotated[Path, typer.Option(help="folder for <domain>-<behaviour|object>.json (a recipe's "
+                                           "cue_f1.graphs)")] = Path("runs/mementos-synonyms"),
+) -> None:
+    """Convert Mementos' pickled synonym graphs to JSON, never running the pickles' code (plain containers only)."""
+    try:
+        graphs = [convert_pickle(path) for path in pickles]  # every file is checked before any is written
+    except DataError as err:
+        fail(str(err))
+    out.mkdir(parents=True, exist_ok=True)
+    for path, graph in zip(pickles, graphs):
+        target = out / graph_file_name(graph)
+        graph.save(target)
+        typer.echo(f"{path} -> {target} ({len(graph.graph)} entries)")
