@@ -251,10 +251,12 @@ def run_problems(run_root: Path, run: RunFacts) -> list[Problem]:
     for folder in task_folders(run_root / "tasks") if (run_root / "tasks").is_dir() else []:
         try:
             task = read_task_json(folder)
-            names = [name for _, name in task_images(task)] if detect_kind(task) else []
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError):
             continue  # the task's own check reports it
-        for name in names:
+        kind = detect_kind(task)
+        if kind is None or schema_problems(kind, task):
+            continue  # likewise
+        for _, name in task_images(task):
             task_files[(folder / name).relative_to(run_root).as_posix()] = folder / "task.json"
     for file, task_file in sorted(task_files.items()):
         if run.line_counts.get(file, 0) > 1:

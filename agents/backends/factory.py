@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from agents.backends.chat import BackendError, ChatModel
 from agents.backends.openai_client import OpenAIBackend, RetryPolicy
+from agents.backends.tiny_models import NAMES as TINY_NAMES
 from agents.backends.vllm_server import ServeSettings, VLLMBackend
 
 BACKENDS = ("transformers", "openai", "vllm")
@@ -114,4 +115,7 @@ def parse_model_arg(text: str, where: str = "--model") -> ModelSpec:
         return ModelSpec(model=rest, backend=backend)
     if not text.strip():
         raise BackendError(f"{where}: empty model name")
+    if backend == "tiny" and rest not in TINY_NAMES:  # refused now, not after the run has started
+        known = ", ".join("tiny:" + n for n in TINY_NAMES)
+        raise BackendError(f"{where}: unknown tiny model {text!r}; known: {known}")
     return ModelSpec(model=text, backend="transformers")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents import keywords, planner, validator
+from agents.retrieval.search.folder import read_folder
 from graphs.generate.task_list import KIND_CHOICES, TaskSpec, load_domain, parse_shard, plan_tasks
 from graphs.profile import Profile
 from schemas.errors import UsageError
@@ -60,8 +61,13 @@ def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: P
     domain_data = load_domain(domain)
     shard_pair = parse_shard(shard)
     folder = profile.search.folder
-    if "folder" in profile.search.providers and not (folder and (folder / "licenses.jsonl").is_file()):
-        raise UsageError(f"search.folder: {folder} has no licenses.jsonl (profile {profile.name})")
+    if "folder" in profile.search.providers:
+        if not (folder and (folder / "licenses.jsonl").is_file()):
+            raise UsageError(f"search.folder: {folder} has no licenses.jsonl (profile {profile.name})")
+        try:
+            read_folder(folder)  # a malformed listing would fail every search of the run
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UsageError(f"search.folder: {err}") from None
     out = Path(out) if out else Path("runs") / f"{domain}-{profile.name}"
     request = RunRequest(domain, kind, tasks, seed, shard_pair, profile, out, concurrency,
                          tuple(plan_tasks(domain_data, kind, tasks, seed, shard_pair)))

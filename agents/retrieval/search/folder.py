@@ -26,6 +26,8 @@ from agents.retrieval.search.settings import SearchSettings
 from schemas.licences import LicencePolicy, parse_licence
 
 LICENCE_FILE = "licenses.jsonl"
+TEXT_FIELDS = ("licence", "license", "version", "creator", "title", "page_url", "source", "source_url", "attribution")
+"""Optional keys of a listing line; each is text or null, anything else makes the line malformed."""
 
 
 async def search_folder(query: str, count: int, policy: LicencePolicy, settings: SearchSettings,
@@ -81,7 +83,11 @@ def _read_listing(root: Path, mtime_ns: int, size: int) -> tuple[tuple[Candidate
     with the words of each title and file name that queries are matched against."""
     listing = root / LICENCE_FILE
     indexed = []
-    for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = listing.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{listing}: not UTF-8 ({err.reason} at byte {err.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             candidate = _candidate(root, line, f"{listing}:{number}")
             indexed.append((candidate, frozenset(_words(f"{candidate.title or ''} {Path(candidate.url).stem}"))))
@@ -98,7 +104,13 @@ def _candidate(root: Path, line: str, where: str) -> Candidate:
     name = row.get("file")
     if not isinstance(name, str) or not name:
         raise ValueError(f"{where}: file: missing")
-    path = (root / name).resolve()
+    for key in TEXT_FIELDS:
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise ValueError(f"{where}: {key}: expected text, got {type(row[key]).__name__}")
+    try:
+        path = (root / name).resolve()
+    except (OSError, ValueError):
+        raise ValueError(f"{where}: file: {name[:80]!r} is not a usable file name") from None
     if not path.is_relative_to(root):
         raise ValueError(f"{where}: file: {name!r} is outside the folder")
     if not path.is_file():
