@@ -109,7 +109,7 @@ def with_lora(model, rank: int, gradient_checkpointing: bool):
     for param in model.parameters():
         param.requires_grad_(False)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=LANGUAGE_MODEL_LINEARS)
     return SceneChainModel(get_peft_model(model, config))
 

@@ -29,6 +29,7 @@ from peft import LoraConfig, get_peft_model
 from rich.console import Console
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModelForImageTextToText, get_scheduler
+from transformers.utils import logging as hf_logging
 
 from agents.backends.chat import ModelNotFound
 from agents.backends.hf_loading import load_processor
@@ -77,6 +78,8 @@ class TrainRecipe:
     # ---- setup -------------------------------------------------------------------------------
 
     def setup(self) -> "TrainRecipe":
+        # Our log and progress bar say what happens; transformers' loading and saving bars would interleave.
+        hf_logging.disable_progress_bar()
         self.accelerator = self._accelerator()
         set_seed(self.config.seed)
         self.resume_from = self._resume_folder()  # a mismatching checkpoint fails before any loading
@@ -138,7 +141,7 @@ class TrainRecipe:
         for param in model.parameters():
             param.requires_grad_(False)
         if self.config.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         lora = LoraConfig(r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
                           lora_dropout=self.config.lora_dropout, target_modules=self.config.lora_target_modules)
         try:

@@ -18,7 +18,9 @@ is exit code 1 (a re-run resumes where the run stopped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,10 +35,30 @@ from imagechain.eval.mementos_eval import mementos_markdown, run_mementos_evalua
 from imagechain.eval.pipeline import run_evaluation
 from imagechain.eval.report import RESULTS_KIND, load_results, markdown, write_report
 from schemas.errors import DataError
-from vischain.commands.imagechain_progress import BarProgress
 from vischain.error_lines import fail
+from vischain.progress import progress_bar
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+class BarProgress:
+    """The evaluation's Progress on the command line: our lines on stderr, each long step as vischain's
+    progress bar (counts, rate, elapsed, ETA; drawn on a terminal only)."""
+
+    def say(self, line: str) -> None:
+        console.print(line, markup=False)
+
+    @contextlib.contextmanager
+    def bar(self, what: str, total: int) -> Iterator[Callable[[int], None]]:
+        with progress_bar(what, total) as advance:
+            shown = 0
+
+            def tick(done: int) -> None:  # the pipeline counts items done; the bar advances by the difference
+                nonlocal shown
+                advance(done - shown)
+                shown = done
+
+            yield tick
 
 
 def _choose_variants(recipe: EvalRecipe, flag: str | None) -> dict[str, VariantModel]:
@@ -78,11 +100,10 @@ def eval_command(
         chosen = _choose_variants(spec, variants)
         if spec.judge.kind == "embedding":  # a missing package fails now, not after generating
             packaged_model_path()
-        with BarProgress(console) as progress:
-            if spec.benchmark == "mementos":
-                results = asyncio.run(run_mementos_evaluation(spec, chosen, progress))
-            else:
-                results = asyncio.run(run_evaluation(spec, chosen, progress))
+        if spec.benchmark == "mementos":
+            results = asyncio.run(run_mementos_evaluation(spec, chosen, BarProgress()))
+        else:
+            results = asyncio.run(run_evaluation(spec, chosen, BarProgress()))
         paths = _write([results], spec.out, paper)
     except DataError as err:
         fail(str(err))

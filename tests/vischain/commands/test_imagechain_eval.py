@@ -1,9 +1,12 @@
 """`imagechain eval` end to end (scripted generator and judge servers, resume, bad input, a tiny CPU run),
 and `imagechain report` merging results files."""
 
+import io
 import json
+import re
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from imagechain.eval.report import build_results
@@ -11,6 +14,7 @@ from imagechain.eval.synonyms import EXAMPLES_DIR
 from tests.imagechain.eval.sample_results import JUDGE, predictions_and_judgments
 from tests.imagechain.story_fixtures import write_storyframes_dir
 from tests.servers import FaultyEndpoint, completion
+from vischain.commands.imagechain_eval import BarProgress
 from vischain.imagechain_cli import app
 
 runner = CliRunner()
@@ -64,6 +68,7 @@ def test_eval_writes_the_table_and_resumes_without_regenerating(storyframes_dir,
                                            "errors": 0, "unjudged": 0, "n_all": 2, "simrate_all": 0.0}
     assert results["judge"]["prompt_sha256"] and results["generation"]["seed"] == 30
     assert "| ImageChain | 0.00 | 100.00 |" in result.output
+    assert not re.search(r"predictions: \d+/\d+|judgments: \d+/\d+", result.output)   # bars, not a line per step
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"predictions.jsonl", "judgments.jsonl",
                                                               "results.json", "results.md", "simrate.png"}
 
@@ -228,3 +233,14 @@ def test_report_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "x.json").write_text('{"kind": "other"}')
     result = runner.invoke(app, ["report", str(tmp_path / "x.json")])
     assert result.exit_code == 2 and "not an ImageChain results file" in result.output
+
+
+def test_a_long_step_is_one_bar_with_counts_rate_and_eta(monkeypatch):
+    screen = io.StringIO()
+    monkeypatch.setattr("vischain.progress.stderr", Console(file=screen, force_terminal=True, width=120))
+    with BarProgress().bar("judgments", 40) as tick:
+        for done in (5, 17, 40):      # the pipeline reports items done so far, not increments
+            tick(done)
+    frames = screen.getvalue()        # the bar's last frame is drawn as it closes
+    assert "judgments" in frames and "40/40" in frames and "/s" in frames and "eta" in frames
+    assert "62/40" not in frames      # each tick advanced by the difference only
