@@ -114,6 +114,9 @@ def test_a_failed_request_is_recorded_and_retried_next_run(storyframes_dir, tmp_
     (["--recipe", "nosource.yaml"], "field 'source' is required"),
     (["--recipe", "cue.yaml"], "cue_f1.behaviour_graph: file not found: g.json"),
     (["--recipe", "gen.yaml"], "generation: temperature: expected a number"),
+    (["--recipe", "icl.yaml"], "icl.yaml: icl.limit must be a positive integer, got None"),
+    (["--recipe", "judge.yaml"], "judge.yaml: judge: unknown field 'colour'; known: kind, model, threshold"),
+    (["--recipe", "judge2.yaml"], "judge.model: unknown field 'colour'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
@@ -123,6 +126,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     (tmp_path / "cue.yaml").write_text("name: x\nsource: y\nmodel: z\n"
                                        "cue_f1: {extractor: m, behaviour_graph: g.json}\n")
     (tmp_path / "gen.yaml").write_text("name: x\nsource: y\nmodel: z\ngeneration: {temperature: hot}\n")
+    (tmp_path / "icl.yaml").write_text("name: x\nsource: y\nmodel: z\nicl: {limit: null}\n")
+    (tmp_path / "judge.yaml").write_text("name: x\nsource: y\nmodel: z\njudge: {kind: llm, model: m, colour: red}\n")
+    (tmp_path / "judge2.yaml").write_text("name: x\nsource: y\nmodel: z\njudge: {model: {model: m, colour: red}}\n")
     result = runner.invoke(app, ["eval", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
