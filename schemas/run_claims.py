@@ -129,11 +129,6 @@ class RunClaims:
                 return sha256, distance, holder
         return None
 
-    def image_owners(self) -> dict[str, str]:
-        """sha256 -> owner of every claimed image."""
-        with self._lock:
-            return dict(self._db.execute("SELECT sha256, owner FROM image_claims"))
-
     def _transaction(self):
         return _Immediate(self._db)
 

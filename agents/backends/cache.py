@@ -110,8 +110,8 @@ class CachedChatModel:
             return await self.inner.chat(messages, schema=schema, params=params)
         messages = normalize_messages(messages)
         # Hashing an image not seen before and the SQLite lookup run in a worker thread, so the loop
-        # keeps every other task's HTTP flowing; in one trip, since a trip costs about 190 us of CPU
-        # on this machine and the lookup itself 16 us.
+        # keeps every other task's HTTP flowing; in one trip, since a trip to a thread costs far more
+        # CPU than the lookup itself (docs/generate-throughput.md).
         key, hit = await asyncio.to_thread(self._lookup, messages, schema, params)
         if hit is not None:
             self.cache.hits += 1

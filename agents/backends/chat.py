@@ -140,11 +140,6 @@ def _check_part(part: dict, where: str) -> dict:
     raise ValueError(f"{where}.type: {kind!r} is not 'text' or 'image'")
 
 
-def image_paths(messages: list[dict]) -> list[str]:
-    """Every image path in the conversation, in the order a model sees them."""
-    return [part["path"] for m in messages for part in m["content"] if part["type"] == "image"]
-
-
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -33,7 +33,7 @@ def label_px(width: int, height: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def label_font(size: int) -> ImageFont.FreeTypeFont:
-    # A scalable font in Pillow >= 10.1, no system fonts; cached: each load decodes it (~20 ms).
+    # A scalable font in Pillow >= 10.1, no system fonts; cached: each load decodes the font file.
     return ImageFont.load_default(size=size)
 
 

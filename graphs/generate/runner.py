@@ -76,7 +76,7 @@ async def run_tasks(store: RunStore, request: RunRequest, on_stage=lambda task_i
         ctx = await _open_context(stack, store, request.profile, cache, on_stage)
         saver = await stack.enter_async_context(_saver(store.state_db))
         # Imports and models are loaded: park their objects outside the collector's reach, or every
-        # full collection walks them all again (133 ms each, 4 ms per task in bench/orchestration.py).
+        # full collection walks them all again (docs/generate-throughput.md has what that cost).
         gc.freeze()
         graph = build_generate_graph(ctx).compile(checkpointer=saver)
         recursion_limit = 12 + 5 * (ctx.settings.refine_rounds + 1)

@@ -34,7 +34,7 @@ async def search_folder(query: str, count: int, policy: LicencePolicy, settings:
                         skip: Collection[str] = frozenset()) -> list[Candidate]:
     """The `count` admitted images not in `skip` that match `query` best (file order breaks ties),
     then every image the policy refuses, so the caller can report them. Ranking a 1,000-image folder
-    for each of a run's slots is the cost that matters (4 ms a search), hence the cached split and
+    for each of a run's slots is the cost that matters, hence the cached split and
     ranking."""
     if settings.folder is None:
         raise ValueError("folder: SearchSettings.folder is not set")
