@@ -1,9 +1,9 @@
 """Many requests in flight to one endpoint through several small httpx connection pools.
 
 httpcore's pool checks every pooled connection each time it assigns a request (an `is_idle` scan
-and a `poll` syscall per connection), so the CPU cost of a request grows with the pool (docs/generate-throughput.md has the
-figures). Lanes of at most 16 connections keep that scan short; a request takes the lane with the
-most free places, so no lane queues while another has room.
+and a `poll` syscall per connection), so the CPU cost of a request grows with the pool
+(docs/generate-throughput.md has the figures). Lanes of at most 16 connections keep that scan
+short; a request takes the lane with the most free places, so no lane queues while another has room.
 
     lanes = Lanes(concurrency=64, timeout=120.0, headers={})
     async with lanes.client() as client:
