@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/train_throughput.py                    # tiny LLaVA-NeXT on CPU, K = 8
     .venv/bin/python bench/train_throughput.py --device cuda      # LLaVA-NeXT at 7B size, random weights
+    .venv/bin/python bench/train_throughput.py --image-mode single-tile   # one 576-token tile per frame
 
 Both paths train the same LoRA on the same stories (scenes of K frames each, ImageChain variant):
 - averaged: each scene is one image position; its K frames go through the vision tower and their
@@ -27,6 +28,7 @@ import torch
 from PIL import Image
 
 from imagechain.data.conversation import build_conversation
+from imagechain.data.image_modes import IMAGE_MODES
 from imagechain.data.story import Scene, Story
 from imagechain.train.config import LANGUAGE_MODEL_LINEARS
 from imagechain.train.data import ChainDataset, Collator, sample_from_conversation
@@ -46,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default 1 on CPU: the tiny model's small ops gain nothing from "
                              "more, and on a busy machine extra threads oversubscribe the cores)")
+    parser.add_argument("--image-mode", choices=IMAGE_MODES, default="native",
+                        help="native (LLaVA-NeXT any-resolution tiles) or single-tile (the public code's 576 tokens)")
     parser.add_argument("--frame-size", type=int, nargs=2, default=None, metavar=("W", "H"),
                         help="frame size in pixels (default: 64 48 CPU, 336 336 CUDA)")
     args = parser.parse_args()
@@ -103,7 +107,7 @@ def llava_7b_model():
     return model, processor
 
 
-def with_lora(model, rank: int, gradient_checkpointing: bool):
+def with_lora(model, rank: int, gradient_checkpointing: bool, image_mode: str = "native"):
     from peft import LoraConfig, get_peft_model
 
     for param in model.parameters():
@@ -111,7 +115,7 @@ def with_lora(model, rank: int, gradient_checkpointing: bool):
     if gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=LANGUAGE_MODEL_LINEARS)
-    return SceneChainModel(get_peft_model(model, config))
+    return SceneChainModel(get_peft_model(model, config), image_mode)
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -144,14 +148,16 @@ def per_frame(conversation):
     return dataclasses.replace(conversation, messages=messages, scene_frames=singles)
 
 
-def batches(model, processor, story_list, batch: int, expand: bool, max_length: int) -> list[dict]:
+def batches(model, processor, story_list, batch: int, expand: bool, max_length: int,
+            image_mode: str = "native") -> list[dict]:
     """Pre-collated batches of the averaged (expand=False) or per-frame (expand=True) conversations."""
-    family = family_of(model.config)
+    family = family_of(model.config, image_mode)
     samples = []
     for story in story_list:
         conversation = build_conversation(story, "ImageChain")
         conversation = per_frame(conversation) if expand else conversation
-        samples.append(sample_from_conversation(conversation, processor, "chat", "all-text", "mean", max_length))
+        samples.append(sample_from_conversation(conversation, processor, "chat", "all-text", "mean", max_length,
+                                                image_mode))
     dataset = ChainDataset(samples, processor, family)
     collate = Collator(family, processor.tokenizer.pad_token_id, processor)
     return [collate([dataset[i] for i in range(start, start + batch)]) for start in range(0, len(samples), batch)]
@@ -212,7 +218,7 @@ def main() -> None:
     if args.threads or args.device == "cpu":
         torch.set_num_threads(args.threads or 1)
     model, processor = llava_7b_model() if args.device == "cuda" else tiny_model()
-    model = with_lora(model, args.lora_r, gradient_checkpointing=args.device == "cuda")
+    model = with_lora(model, args.lora_r, gradient_checkpointing=args.device == "cuda", image_mode=args.image_mode)
     if args.device == "cpu":
         model = model.float()
     base = model.model.get_base_model()
@@ -220,10 +226,11 @@ def main() -> None:
     story_list = stories(args.batch * 2, args.scenes, args.frames, args.frame_size)
     print(f"{args.device}: LLaVA-NeXT {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params, LoRA r="
           f"{args.lora_r}, K={args.frames} frames x {args.scenes} scenes of {args.frame_size[0]}x{args.frame_size[1]}, "
-          f"batch {args.batch}, {args.steps} timed steps, {torch.get_num_threads()} threads")
+          f"batch {args.batch}, {args.steps} timed steps, image mode {args.image_mode}, "
+          f"{torch.get_num_threads()} threads")
     results = {}
     for name, expand in (("averaged", False), ("per-frame", True)):
-        batch_list = batches(base, processor, story_list, args.batch, expand, max_length)
+        batch_list = batches(base, processor, story_list, args.batch, expand, max_length, args.image_mode)
         results[name] = report(name, time_steps(model, batch_list, args.steps, args.warmup, args.device),
                                model, args.device)
     ratio = results["averaged"]["samples_per_s"] / results["per-frame"]["samples_per_s"]
