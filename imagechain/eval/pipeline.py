@@ -21,7 +21,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 from agents.backends.chat import ChatModel
 from agents.backends.factory import open_backend
@@ -45,7 +45,7 @@ class Progress(Protocol):
 
     def say(self, line: str) -> None: ...
 
-    def bar(self, what: str, total: int) -> ContextManager[Callable[[int], None]]:
+    def bar(self, what: str, total: int) -> contextlib.AbstractContextManager[Callable[[int], None]]:
         """A context whose value is called with the number of items done so far."""
         ...
 
