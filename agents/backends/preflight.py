@@ -71,7 +71,8 @@ class TokenCounter:
             config = AutoConfig.from_pretrained(path)
         except (OSError, ValueError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ModelNotFound(f"preflight: cannot load {model!r}'s config: {first_line}") from None
+            # The in-process backend's words (hf_loading), so a bad --model reads the same wherever it is caught.
+            raise ModelNotFound(f"cannot load model {model!r}: {first_line}") from None
         self.is_vision = hasattr(config, "vision_config")
         self.processor = (load_processor(path, config.model_type) if self.is_vision
                           else AutoTokenizer.from_pretrained(path))
