@@ -15,6 +15,8 @@ is cut off the next time the run is opened, so earlier lines are never lost.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -22,12 +24,12 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from schemas.durable_files import append_jsonl, cut_torn_tail, write_atomically
-from schemas.run_claims import RunClaims
 from schemas.schema_check import require
 from schemas.task import TASK_KINDS
 
@@ -44,8 +46,10 @@ class TaskRef:
 class RunStore:
     def __init__(self, root: Path):
         self.root = root
-        self._append_lock = threading.Lock()
-        self._provenance: dict[str, dict] | None = None  # file -> last line, once read
+        self._append_lock = threading.RLock()
+        self._lock_factory = lambda: _file_lock(self.root / ".append.lock")
+        self._provenance: dict[str, dict] = {}  # file -> last line, as far as read
+        self._provenance_offset = 0  # bytes of provenance.jsonl read so far
 
     # ---- create / open ---------------------------------------------------------------------------
 
@@ -58,8 +62,8 @@ class RunStore:
             raise FileExistsError(f"{root}: already a run folder")
         (root / "tasks").mkdir(parents=True, exist_ok=True)
         store = cls(root)
-        run = {"name": root.name, "created": _now(), "status": status, "config": config, "seed": seed,
-               "versions": package_versions(), "counts": {}}
+        run = {"name": root.name, "run_id": uuid.uuid4().hex, "created": _now(), "status": status,
+               "config": config, "seed": seed, "versions": package_versions(), "counts": {}}
         write_atomically(root / "run.json", _json_text(run))
         store.refresh_counts()
         return store
@@ -89,18 +93,6 @@ class RunStore:
     @property
     def claims_db(self) -> Path:
         return self.root / "claims.sqlite"
-
-    def open_claims(self, near_duplicate_bits: int) -> RunClaims:
-        """The run's claims. A run made before claims existed gets its task images claimed first,
-        each by the slot whose file it is, so nothing already in a task can be fetched again."""
-        new = not self.claims_db.exists()
-        claims = RunClaims(self.claims_db, near_duplicate_bits)
-        if new:
-            for file, line in sorted(self.provenance_by_file().items()):
-                parts = file.split("/")
-                if len(parts) == 4 and parts[0] == "tasks" and not line.get("synthetic"):
-                    claims.claim_image(f"{parts[2]}/{Path(parts[3]).stem}", line["sha256"], line["phash"])
-        return claims
 
     # ---- tasks -----------------------------------------------------------------------------------
 
@@ -153,36 +145,69 @@ class RunStore:
         return len(stale)
 
     # ---- JSONL logs ------------------------------------------------------------------------------
+    # Several processes may work on one run. Appends happen under a lock that spans processes (a
+    # file lock here; PostgreSQL's advisory lock when the run's state is there: `use_lock`), after
+    # reading what others appended since this process last looked, so a line is never written twice.
 
-    def append_provenance(self, lines: list[dict]) -> None:
+    def use_lock(self, lock) -> None:
+        """Serialise appends with `lock()` (a context manager factory) instead of the file lock."""
+        self._lock_factory = lock
+
+    def append_provenance(self, lines: list[dict]) -> list[dict]:
+        """Append the lines the log does not hold yet (by content); returns those appended."""
         for line in lines:
             require("provenance", line, "provenance.jsonl")
-        self._append("provenance.jsonl", lines)
-        with self._append_lock:
-            if self._provenance is not None:
-                self._provenance.update((line["file"], line) for line in lines)
+        with self._append_lock, self._lock_factory():
+            known = self._follow_provenance()
+            new = [line for line in lines if known.get(line["file"]) != line]
+            if new:
+                cut_torn_tail(self.root / "provenance.jsonl")  # a line a killed process cut short
+                append_jsonl(self.root / "provenance.jsonl", new, sort_keys=True)
+                self._follow_provenance()
+        return new
 
-    def append_failure(self, line: dict) -> None:
+    def append_failure(self, line: dict) -> bool:
+        """Record that a task failed, once per task; False when it was recorded before."""
         line = {"time": _now(), **line}
         require("failure", line, "failures.jsonl")
-        self._append("failures.jsonl", [line])
+        with self._append_lock, self._lock_factory():
+            if any(old.get("task_id") == line["task_id"] for old in self.read_jsonl("failures.jsonl")):
+                return False
+            cut_torn_tail(self.root / "failures.jsonl")
+            append_jsonl(self.root / "failures.jsonl", [line], sort_keys=True)
+        return True
 
     def read_jsonl(self, name: str) -> list[dict]:
         path = self.root / name
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_text()
+        whole = text[:text.rfind("\n") + 1]  # a last line still being written is not read yet
+        return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
     def provenance_by_file(self) -> dict[str, dict]:
-        """file -> its last provenance line. Read once, then kept up to date by append_provenance
-        (a run folder has one writer); a generate run asks for it twice per task. Do not mutate."""
-        if self._provenance is None:
-            self._provenance = {line["file"]: line for line in self.read_jsonl("provenance.jsonl")}
-        return self._provenance
-
-    def _append(self, name: str, lines: list[dict]) -> None:
+        """file -> its last provenance line, including what other processes appended since. Do not mutate."""
         with self._append_lock:
-            append_jsonl(self.root / name, lines, sort_keys=True)
+            return self._follow_provenance()
+
+    def _follow_provenance(self) -> dict[str, dict]:
+        """Read the log's new complete lines since the last read (the log only grows)."""
+        path = self.root / "provenance.jsonl"
+        if not path.exists():
+            return self._provenance
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size < self._provenance_offset:  # rewritten (a test, a repair): read it again
+                self._provenance, self._provenance_offset = {}, 0
+            handle.seek(self._provenance_offset)
+            data = handle.read(size - self._provenance_offset)
+        whole = data[:data.rfind(b"\n") + 1]
+        for raw in whole.decode("utf-8").splitlines():
+            if raw.strip():
+                line = json.loads(raw)
+                self._provenance[line["file"]] = line
+        self._provenance_offset += len(whole)
+        return self._provenance
 
     # ---- run.json --------------------------------------------------------------------------------
 
@@ -216,6 +241,17 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock on `path` across this machine's processes (released when the process dies)."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _now() -> str:

@@ -12,12 +12,11 @@ import asyncio
 import hashlib
 import json
 import os
-import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from agents.backends.chat import ChatModel, ChatResult, SamplingParams, Usage, file_sha256, normalize_messages
+from schemas.run_db import RunDB, SqliteRunDB
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS model_calls (
@@ -27,46 +26,40 @@ CREATE TABLE IF NOT EXISTS model_calls (
     text TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
+    created DOUBLE PRECISION NOT NULL
 )"""
 
 
 class CallCache:
-    """A SQLite table of finished calls; safe to share between threads and graph runs."""
+    """A table of finished calls, safe to share between threads, graph runs and (through the run's
+    database) processes: `CallCache(path)` for a SQLite file of its own, `CallCache(db)` for a run DB."""
 
-    def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process (only power loss can drop the last calls), and
-        # saves an fsync per call: 32 tasks in flight make about 150 calls a second.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(SCHEMA_SQL)
-        self._lock = threading.Lock()
+    def __init__(self, where: str | Path | RunDB):
+        if isinstance(where, (str, Path)):
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+            where = SqliteRunDB(where)
+        self.db = where
+        self.db.executescript(SCHEMA_SQL)
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> ChatResult | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT model, text, prompt_tokens, completion_tokens FROM model_calls WHERE key = ?", (key,)
-            ).fetchone()
-        if row is None:
+        rows = self.db.query("SELECT model, text, prompt_tokens, completion_tokens FROM model_calls WHERE key = ?",
+                             (key,))
+        if not rows:
             return None
-        return ChatResult(text=row[1], model=row[0], usage=Usage(row[2], row[3]), cached=True)
+        model, text, prompt_tokens, completion_tokens = rows[0]
+        return ChatResult(text=text, model=model, usage=Usage(prompt_tokens, completion_tokens), cached=True)
 
     def put(self, key: str, backend: str, result: ChatResult) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, backend, result.model, result.text, result.usage.prompt_tokens,
-                 result.usage.completion_tokens, time.time()),
-            )
+        # Two processes may make the same call at once: the first answer stays (both are the same
+        # deterministic call), so a conflict is not an error.
+        self.db.execute("INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (key, backend, result.model, result.text, result.usage.prompt_tokens,
+                         result.usage.completion_tokens, time.time()))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
 
 def cache_key(backend: str, model_id: str, messages: list[dict], schema: dict | None,

@@ -43,6 +43,8 @@ class RunRequest:
     concurrency: int
     specs: tuple[TaskSpec, ...]
     """The tasks this process makes, in order."""
+    store_url: str | None = None
+    """postgresql://... when the run's shared state lives in PostgreSQL; None: SQLite in the run folder."""
 
     def binding(self) -> dict:
         """What run.json records so that a re-run can be told from another config (BINDING keys)."""
@@ -51,7 +53,7 @@ class RunRequest:
 
 
 def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: Path | None, concurrency: int,
-                 seed: int, shard: str | None) -> RunRequest:
+                 seed: int, shard: str | None, store_url: str | None = None) -> RunRequest:
     """Everything the run needs, checked; UsageError names the flag or file. Writes nothing."""
     if kind not in KIND_CHOICES:
         raise UsageError(f"--kind: expected one of {', '.join(KIND_CHOICES)}, got {kind!r}")
@@ -69,8 +71,10 @@ def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: P
         except (ValueError, UnicodeDecodeError) as err:
             raise UsageError(f"search.folder: {err}") from None
     out = Path(out) if out else Path("runs") / f"{domain}-{profile.name}"
+    if store_url is not None and not store_url.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"--store: expected postgresql://USER@HOST[:PORT]/DATABASE, got {store_url[:60]!r}")
     request = RunRequest(domain, kind, tasks, seed, shard_pair, profile, out, concurrency,
-                         tuple(plan_tasks(domain_data, kind, tasks, seed, shard_pair)))
+                         tuple(plan_tasks(domain_data, kind, tasks, seed, shard_pair)), store_url)
     check_out_folder(out, request.binding())
     return request
 
@@ -119,7 +123,9 @@ def open_run(request: RunRequest) -> RunStore:
     config = {**request.binding(), "command": "generate", "profile": profile.name, "models": models,
               "licences": profile.record()["licences"], "prompts_hash": prompts_hash()}
     try:
-        return RunStore.create(out, config, seed=request.seed)
+        store = RunStore.create(out, config, seed=request.seed)
+        store.update_run(store="postgres" if request.store_url else "sqlite")
+        return store
     except OSError as err:
         raise UsageError(f"--out: cannot create {out}: {err.strerror or err}") from None
 

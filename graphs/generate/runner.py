@@ -1,9 +1,12 @@
-"""Run many task graphs at once against one run folder, resuming whatever a killed run left.
+"""Run a request's task graphs against one run folder, with other workers or alone, resuming
+whatever a killed run left.
 
-For each task of the list: a task folder already written, or a line in failures.jsonl, means done;
-a checkpoint with work left resumes from it (`ainvoke(None)`); anything else starts fresh. Every
-model call goes through one cache in the run's calls.sqlite, so work finished before a kill costs
-no model call again even when its graph step had not been checkpointed yet.
+Every task is claimed from the run's task leases (schemas/task_leases.py) before it runs, so any
+number of workers (processes on this machine, or on others with `--store postgresql://...`) share
+one run: a task folder already written, or a line in failures.jsonl, means done; a checkpoint with
+work left resumes from it (`ainvoke(None)`); anything else starts fresh. A worker renews its leases
+while it works; when it dies, its tasks go to another worker once the lease runs out. Every model
+call goes through the run's call cache, so work finished before a kill costs no model call again.
 
     store = open_run(request)                      # graphs/generate/request.py
     summary = asyncio.run(run_tasks(store, request))
@@ -13,16 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import socket
 import time
 from collections import Counter
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.factory import ModelSpec, open_backend
+from agents.paint_service import RemotePainter
 from agents.painter import Painter
 from agents.planner import REJECTED
 from agents.retrieval.fetch import Fetcher
@@ -30,9 +33,27 @@ from agents.retrieval.policy import FetchPolicy
 from graphs.generate.context import GenerateContext
 from graphs.generate.graph import build_generate_graph, initial_state
 from graphs.generate.request import RunRequest
+from graphs.generate.shared import SharedState, open_shared_state
 from graphs.generate.task_list import TaskSpec
 from graphs.profile import AGENT_ROLES, Profile
+from schemas.run_claims import RunClaims
+from schemas.run_db import StoreUnavailable
 from schemas.run_store import RunStore
+
+POLL_SECONDS = 1.0
+"""How often a worker with nothing to claim looks again while other workers still hold tasks."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One process working on a run."""
+
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    """host:pid, as `vischain status` shows it."""
+    lease: float = 60.0
+    """Seconds a task stays this worker's without a renewal (renewed every third of it)."""
+    painter: tuple | None = None
+    """(address, authkey) of a painter another process serves (agents/painter.py), or None."""
 
 
 @dataclass
@@ -57,49 +78,81 @@ class RunSummary:
         return [line for line in self.failures if not (self.rejections_allowed and rejected_by_planner(line))]
 
 
-async def run_tasks(store: RunStore, request: RunRequest, on_stage=lambda task_id, stage: None,
-                    on_done=lambda task_id, outcome: None) -> RunSummary:
-    """Every task of the request made, failed, or kept from an earlier run; the summary counts them."""
+async def run_tasks(store: RunStore, request: RunRequest, worker: Worker = Worker(),
+                    on_stage=lambda task_id, stage: None, on_done=lambda task_id, outcome: None) -> RunSummary:
+    """Work on the request's tasks until none is left to claim and no other worker holds one; the
+    summary counts every task of the request, whoever made it."""
     started = time.perf_counter()
-    specs, domain = request.specs, request.domain
-    failed_ids = {line["task_id"] for line in store.read_jsonl("failures.jsonl")}
-    finished = {s.task_id for s in specs if store.has_task(s.kind, s.task_id) or s.task_id in failed_ids}
-    for task_id in finished:
-        on_done(task_id, "kept")
-    if len(finished) == len(specs):  # nothing to do: do not load a single model
-        summary = summarise(store, specs)
-        summary.rejections_allowed = request.profile.generate.planner_may_reject
-        summary.seconds = time.perf_counter() - started
-        return summary
-    cache = CallCache(store.calls_db)
-    async with AsyncExitStack() as stack:
-        ctx = await _open_context(stack, store, request.profile, cache, on_stage)
-        saver = await stack.enter_async_context(_saver(store.state_db))
-        # Imports and models are loaded: park their objects outside the collector's reach, or every
-        # full collection walks them all again (docs/generate-throughput.md has what that cost).
-        gc.freeze()
-        graph = build_generate_graph(ctx).compile(checkpointer=saver)
-        recursion_limit = 12 + 5 * (ctx.settings.refine_rounds + 1)
-        slots = asyncio.Semaphore(request.concurrency)
-
-        async def one(spec: TaskSpec) -> None:
-            async with slots:
-                outcome = await _run_one(graph, store, spec, domain, recursion_limit)
-            on_done(spec.task_id, outcome)
-
-        await asyncio.gather(*(one(spec) for spec in specs if spec.task_id not in finished))
-        calls = sum(m.calls for m in {id(m): m for m in (ctx.planner, ctx.keywords, ctx.validator)}.values())
-    hits = cache.hits
-    cache.close()
-    summary = summarise(store, specs)
+    specs = {spec.task_id: spec for spec in request.specs}
+    state = open_shared_state(store, request.store_url, request.profile.search.near_duplicate_bits)
+    calls = 0
+    try:
+        _mark_finished(store, state, request.specs, on_done)
+        if state.leases.open_tasks():  # else nothing to do: do not load a single model
+            calls = await _work(store, request, worker, state, specs, on_stage, on_done)
+        hits = state.cache.hits
+    finally:
+        state.close()
+    summary = summarise(store, request.specs)
     summary.model_calls, summary.cache_hits = calls, hits
     summary.rejections_allowed = request.profile.generate.planner_may_reject
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def _mark_finished(store: RunStore, state: SharedState, specs: tuple[TaskSpec, ...], on_done) -> None:
+    """Register the request's tasks; those the run folder already has (made or failed) are finished."""
+    state.leases.register([spec.task_id for spec in specs])
+    failed = {line["task_id"] for line in store.read_jsonl("failures.jsonl")}
+    made = [s.task_id for s in specs if store.has_task(s.kind, s.task_id)]
+    state.leases.mark(made, "done")
+    state.leases.mark([s.task_id for s in specs if s.task_id in failed and s.task_id not in made], "failed")
+    for task_id in [*made, *(failed & {s.task_id for s in specs})]:
+        on_done(task_id, "kept")
+
+
+async def _work(store: RunStore, request: RunRequest, worker: Worker, state: SharedState,
+                specs: dict[str, TaskSpec], on_stage, on_done) -> int:
+    """`request.concurrency` loops, each claiming and running one task at a time. Returns model calls."""
+    async with AsyncExitStack() as stack:
+        ctx = await _open_context(stack, store, request.profile, state.cache, state.claims, worker, on_stage)
+        saver = await stack.enter_async_context(state.checkpointer(store.root))
+        # Imports and models are loaded: park their objects outside the collector's reach, or every
+        # full collection walks them all again (docs/generate-throughput.md has what that cost).
+        gc.freeze()
+        graph = build_generate_graph(ctx).compile(checkpointer=saver)
+        recursion_limit = 12 + 5 * (ctx.settings.refine_rounds + 1)
+        heartbeat = asyncio.create_task(_renew(state, worker))
+        stack.callback(heartbeat.cancel)
+
+        async def loop() -> None:
+            while True:
+                task_id = await asyncio.to_thread(state.leases.claim, worker.name, worker.lease)
+                if task_id is None:
+                    if not await asyncio.to_thread(state.leases.open_tasks):
+                        return
+                    await asyncio.sleep(POLL_SECONDS)  # another worker holds the rest; its lease may run out
+                    continue
+                outcome = await _run_one(graph, store, specs[task_id], request.domain, recursion_limit)
+                await asyncio.to_thread(state.leases.finish, task_id, outcome)
+                if outcome == "pending":
+                    await asyncio.sleep(POLL_SECONDS)  # the database is coming back: do not spin
+                else:
+                    on_done(task_id, outcome)
+
+        await asyncio.gather(*(loop() for _ in range(request.concurrency)))
+        return sum(m.calls for m in {id(m): m for m in (ctx.planner, ctx.keywords, ctx.validator)}.values())
+
+
+async def _renew(state: SharedState, worker: Worker) -> None:
+    while True:
+        await asyncio.sleep(worker.lease / 3)
+        await asyncio.to_thread(state.leases.renew, worker.name, worker.lease)
+
+
 async def _run_one(graph, store: RunStore, spec: TaskSpec, domain: str, recursion_limit: int) -> str:
-    """"done" or "failed"; the failure line is written here, once."""
+    """"done", "failed" (the failure line written here, once), or "pending": the run's database went
+    away mid-task, so the task goes back to be claimed again from its last checkpoint."""
     config = {"configurable": {"thread_id": spec.task_id}, "recursion_limit": recursion_limit}
     try:
         snapshot = await graph.aget_state(config)
@@ -113,6 +166,8 @@ async def _run_one(graph, store: RunStore, spec: TaskSpec, domain: str, recursio
             final = snapshot.values
         failure = final.get("failure")
     except Exception as err:  # a bug or a broken environment: record it, keep the other tasks going
+        if _store_error(err):
+            return "pending"
         failure = {"stage": "graph", "reason": f"{type(err).__name__}: {err}"[:500]}
     if failure is None:
         return "done"
@@ -120,8 +175,16 @@ async def _run_one(graph, store: RunStore, spec: TaskSpec, domain: str, recursio
     return "failed"
 
 
+def _store_error(err: BaseException) -> bool:
+    """The run's database, not the task, failed: a restarted server, a dropped connection, a lock
+    another process held too long. Anything else is the task's own failure."""
+    operational = any(c.__name__ == "OperationalError" for c in type(err).__mro__)
+    return isinstance(err, StoreUnavailable) or (operational and type(err).__module__.startswith(("psycopg",
+                                                                                                  "sqlite3")))
+
+
 async def _open_context(stack: AsyncExitStack, store: RunStore, profile: Profile, cache: CallCache,
-                        on_stage) -> GenerateContext:
+                        claims: RunClaims, worker: Worker, on_stage) -> GenerateContext:
     """One backend per distinct model spec (keywords and validator often share one), all behind the cache."""
     backends: dict[ModelSpec, CachedChatModel] = {}
     agents = {}
@@ -132,26 +195,15 @@ async def _open_context(stack: AsyncExitStack, store: RunStore, profile: Profile
             stack.push_async_callback(backends[spec].aclose)
         agents[role] = backends[spec]
     p = profile.painter
-    painter = Painter(p.model, device=p.device, steps=p.steps, size=p.size, guidance_scale=p.guidance_scale)
+    painter = RemotePainter(*worker.painter) if worker.painter else \
+        Painter(p.model, device=p.device, steps=p.steps, size=p.size, guidance_scale=p.guidance_scale)
     fetch_policy = FetchPolicy(allow_loopback=profile.search.allow_loopback,
                                near_duplicate_bits=profile.search.near_duplicate_bits)
-    claims = store.open_claims(fetch_policy.near_duplicate_bits)
-    stack.callback(claims.close)
     fetcher = await stack.enter_async_context(Fetcher(store.root, fetch_policy, profile.licences, claims))
     return GenerateContext(store=store, planner=agents["planner"], keywords=agents["keywords"],
                            validator=agents["validator"], painter=painter, fetcher=fetcher, claims=claims,
                            search=profile.search.settings(), providers=profile.search.providers,
                            licences=profile.licences, settings=profile.generate, on_stage=on_stage)
-
-
-@asynccontextmanager
-async def _saver(path: Path):
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        # The saver commits about 28 times per task. NORMAL (the saver turns WAL on) skips the fsync
-        # of each: a killed process still loses nothing, a power cut at most the last few checkpoints,
-        # whose steps then run again from cached calls. Task folders are fsynced on their own.
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
-        yield saver
 
 
 def rejected_by_planner(line: dict) -> bool:
