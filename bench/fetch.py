@@ -6,8 +6,9 @@ N distinct photo-like 640x480 JPEGs are served by `python -m http.server` on 127
 process on its own core. Each downloader is pinned to the remaining cores and fetches every URL:
 
 - ours: `agents.retrieval.fetch.Fetcher` with every check on: address guard, manual redirects, byte cap,
-  sniffing, pixel cap, full entropy decode, SHA-256, pHash, duplicate check, atomic write. These
-  JPEGs are upright 8-bit RGB, so ours saves them byte for byte (decoded at 1/8 scale for pHash);
+  sniffing, pixel cap, full entropy decode, segment walk (metadata and trailing bytes dropped),
+  SHA-256, pHash, duplicate check, atomic write. These JPEGs are upright 8-bit RGB with no metadata,
+  so the walk keeps every byte and ours stores them as served (decoded at 1/8 scale for pHash);
 - img2dataset (rom1504/img2dataset: urllib + OpenCV), `resize_mode=no` (full-size decode and
   re-encode at quality 92) and its default (resize to 256 px with a border);
 - plain httpx: download and write, no checks: the floor every checker pays for.

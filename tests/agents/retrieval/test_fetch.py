@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
 
-from agents.retrieval.decode import sniff
+from agents.retrieval.decode import sniff, strip_to_image
 from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept, Rejected
 from agents.retrieval.guard import forbidden_kind
 from agents.retrieval.search.candidate import Candidate
@@ -312,6 +313,24 @@ def test_exif_rotation_is_applied(web, tmp_path):
     with Image.open(outcome.path) as saved:
         assert saved.size == (40, 80) and saved.getexif().get(0x0112) is None
 
+
+def test_stored_files_hold_only_the_image(web, tmp_path):
+    """On disk: the download without its metadata and what follows the end marker (cases in test_decode.py)."""
+    exif = Image.Exif()
+    exif[0x013B] = "ARTIST SECRET"
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 22.0, 31.0)})  # GPS latitude
+    jpeg = encode(picture(seed=2), exif=exif.tobytes(), comment=b"COMMENT SECRET") + b"PK\x03\x04ZIP SECRET"
+    text = PngInfo()
+    text.add_text("Author", "TEXT SECRET")
+    png = encode(picture(seed=5), "PNG", pnginfo=text, exif=exif.tobytes()) + b"TRAILING SECRET"
+    outcomes = fetch_all(tmp_path, [web.add("/meta.jpg", jpeg), web.add("/meta.png", png, "image/png")])
+    clean = [encode(picture(seed=2)), encode(picture(seed=5), "PNG")]
+    for outcome, data, kind, expected in zip(outcomes, (jpeg, png), ("jpeg", "png"), clean):
+        assert isinstance(outcome, Kept), outcome
+        on_disk = outcome.path.read_bytes()
+        assert on_disk == strip_to_image(data, kind) == expected and b"SECRET" not in on_disk
+        assert hashlib.sha256(on_disk).hexdigest() == outcome.sha256 == outcome.provenance()["sha256"]
+        assert outcome.file == f"tasks/t1/{outcome.sha256}.{'jpg' if kind == 'jpeg' else 'png'}"
 
 def test_alpha_is_composited_on_white(web, tmp_path):
     image = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
