@@ -171,10 +171,10 @@ class PostgresRunDB(RunDB):
             self._run(lambda conn: conn.cursor().executemany(_pg(sql), rows))
 
     def executescript(self, script):
-        with self._lock:
-            for statement in (s.strip() for s in script.split(";")):
-                if statement:
-                    self._run(lambda conn, s=statement: conn.execute(s))
+        # In one transaction under the advisory lock: two workers creating the same tables at once
+        # would otherwise collide in PostgreSQL's catalog (CREATE ... IF NOT EXISTS is not atomic).
+        statements = [s.strip() for s in script.split(";") if s.strip()]
+        self.atomically(lambda: [self._conn.execute(statement) for statement in statements])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -216,6 +216,18 @@ def open_run_db(store: str | None, path: Path | None = None, schema: str | None 
     if not store.startswith(("postgresql://", "postgres://")):
         raise UsageError(f"--store: expected postgresql://..., got {_redacted(store)!r}")
     return PostgresRunDB(store, schema)
+
+
+def check_reachable(store: str) -> None:
+    """StoreUnavailable (one line, password hidden) unless the PostgreSQL server at `store` answers."""
+    import psycopg  # here: only a run on PostgreSQL needs the driver
+
+    try:
+        with psycopg.connect(store, connect_timeout=10) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StoreUnavailable(f"--store: cannot reach {_redacted(store)}: {reason}") from None
 
 
 def _pg(sql: str) -> str:

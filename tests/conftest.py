@@ -52,3 +52,29 @@ def drawn_image_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("drawn-images")
     write_demo_images(folder, count=150)
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server for the session (tests/postgres.py); fails, never skips, without one."""
+    from tests.postgres import PostgresServer
+
+    try:
+        server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    except (RuntimeError, OSError) as err:
+        pytest.fail(str(err))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def run_db_factory(request, tmp_path):
+    """open() -> a new connection to one run database, for each store kind: the same tests run on both."""
+    from schemas.run_db import open_run_db
+
+    if request.param == "sqlite":
+        return lambda: open_run_db(None, tmp_path / "claims.sqlite")
+    server = request.getfixturevalue("postgres")
+    schema = f"run_{request.node.name.split('[')[0][-20:].lower()}_{os.getpid()}"
+    schema = "".join(c if c.isalnum() or c == "_" else "_" for c in schema)
+    return lambda: open_run_db(server.url, schema=schema)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vischain.commands import evaluate, generate, merge, models, publish, review, validate, verify
+from vischain.commands import evaluate, generate, merge, models, publish, review, status, validate, verify
 from vischain.quiet import quiet_known_noise
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
@@ -35,6 +35,7 @@ app.command("publish")(publish.publish)
 app.command("export")(publish.export)
 app.command("eval")(evaluate.evaluate)
 app.command("verify")(verify.verify)
+app.command("status")(status.status)
 app.add_typer(review.app, name="review")
 
 

@@ -21,6 +21,7 @@ from agents.retrieval.search.folder import read_folder
 from graphs.generate.task_list import KIND_CHOICES, TaskSpec, load_domain, parse_shard, plan_tasks
 from graphs.profile import Profile
 from schemas.errors import UsageError
+from schemas.run_db import StoreUnavailable, check_reachable
 from schemas.run_store import RunStore
 
 BINDING = ("domain", "kind", "tasks", "seed", "shard", "profile_config")
@@ -71,8 +72,13 @@ def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: P
         except (ValueError, UnicodeDecodeError) as err:
             raise UsageError(f"search.folder: {err}") from None
     out = Path(out) if out else Path("runs") / f"{domain}-{profile.name}"
-    if store_url is not None and not store_url.startswith(("postgresql://", "postgres://")):
-        raise UsageError(f"--store: expected postgresql://USER@HOST[:PORT]/DATABASE, got {store_url[:60]!r}")
+    if store_url is not None:
+        if not store_url.startswith(("postgresql://", "postgres://")):
+            raise UsageError(f"--store: expected postgresql://USER@HOST[:PORT]/DATABASE, got {store_url[:60]!r}")
+        try:
+            check_reachable(store_url)  # before anything is written
+        except StoreUnavailable as err:
+            raise UsageError(str(err)) from None
     request = RunRequest(domain, kind, tasks, seed, shard_pair, profile, out, concurrency,
                          tuple(plan_tasks(domain_data, kind, tasks, seed, shard_pair)), store_url)
     check_out_folder(out, request.binding())

@@ -73,6 +73,9 @@ class RunSummary:
     cache_hits: int = 0
     seconds: float = 0.0
 
+    def done_or_failed(self) -> int:
+        return sum(self.done.values()) + sum(self.failed.values())
+
     def unfinished(self) -> list[dict]:
         """The failure lines that make the run fail: all, except planner rejections the profile allows."""
         return [line for line in self.failures if not (self.rejections_allowed and rejected_by_planner(line))]

@@ -26,6 +26,7 @@ from schemas.errors import EXIT_INVALID
 from schemas.run_store import RunStore
 from schemas.task import TASK_KINDS
 from vischain.error_lines import one_line_errors
+from vischain.quiet import quiet_known_noise
 
 console = Console()
 
@@ -40,24 +41,36 @@ def generate(
     concurrency: Annotated[int, typer.Option(help="Tasks in flight at once.")] = 4,
     seed: Annotated[int, typer.Option(help="Seeds topics, sampling and choice order.")] = 0,
     shard: Annotated[Optional[str], typer.Option(help="I/N: make every N-th task, starting at the I-th.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine, sharing the run.")] = 1,
+    store: Annotated[Optional[str], typer.Option(
+        help="postgresql://USER@HOST/DB: keep the run's shared state there, so workers on several machines "
+             "(each with the same command and the run folder mounted) share one run.")] = None,
+    lease: Annotated[float, typer.Option(min=1.0, help="Seconds a worker holds a task without renewing it; "
+                                                       "after that another worker takes it over.")] = 60.0,
 ):
     """Plan, illustrate and write benchmark tasks; re-run the same command to resume."""
     with one_line_errors():
         chosen = load_profile(str(config), "--config") if config else load_profile(profile)
         request = make_request(domain=domain, tasks=tasks, kind=kind, profile=chosen, out=out,
-                               concurrency=concurrency, seed=seed, shard=shard)
-        store = open_run(request)
-        summary = asyncio.run(_run_with_progress(store, request))
-        store.refresh_counts()
-        store.set_status("complete")  # every requested task is made or failed, nothing is in flight
-    print_summary(summary, store.root)
+                               concurrency=concurrency, seed=seed, shard=shard, store_url=store)
+        run = open_run(request)
+        try:
+            summary = _run_workers(run, request, workers, lease) if workers > 1 else \
+                asyncio.run(_run_with_progress(run, request, lease))
+        except KeyboardInterrupt:
+            console.print("stopped: every worker's tasks were given back; run the same command to resume")
+            raise typer.Exit(130) from None
+        run.refresh_counts()
+        if summary.done_or_failed() == summary.requested:  # nothing in flight anywhere
+            run.set_status("complete")
+    print_summary(summary, run.root)
     if summary.unfinished():
         raise typer.Exit(EXIT_INVALID)
 
 
-async def _run_with_progress(store: RunStore, request: RunRequest):
+async def _run_with_progress(store: RunStore, request: RunRequest, lease: float):
     # here: the runner imports langgraph and the agents' backends; `vischain --help` must not
-    from graphs.generate.runner import run_tasks
+    from graphs.generate.runner import Worker, run_tasks
 
     stages: dict[str, str] = {}
     columns = (TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -74,7 +87,23 @@ async def _run_with_progress(store: RunStore, request: RunRequest):
             stages.pop(task_id, None)
             progress.advance(bar)
 
-        return await run_tasks(store, request, on_stage=on_stage, on_done=on_done)
+        return await run_tasks(store, request, Worker(lease=lease), on_stage=on_stage, on_done=on_done)
+
+
+def _run_workers(store: RunStore, request: RunRequest, workers: int, lease: float):
+    # here: see _run_with_progress
+    from graphs.generate.workers import describe, run_workers
+
+    columns = (TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("", total=len(request.specs))
+
+        def on_progress(status) -> None:
+            done = status.counts.get("done", 0) + status.counts.get("failed", 0)
+            progress.update(bar, completed=done, description=f"{workers} workers · {describe(status)}")
+
+        return run_workers(store, request, workers, lease, on_progress, setup=quiet_known_noise)
 
 
 def print_summary(summary, root: Path) -> None:
