@@ -1,7 +1,9 @@
-"""Painter agent: a diffusion model paints an image from a slot description when retrieval fails.
+"""Painter agent: a diffusion model paints an image from a prompt when retrieval fails.
 
-Painted images are saved by content hash and marked `synthetic` in provenance with the model id,
-seed and prompt, so a reader of the dataset can always tell them from retrieved photos.
+The prompt is written by the paint-prompt agent (agents/paint_prompt.py) or, as an option, is the
+fixed `template_prompt`. Painted images are saved by content hash and marked `synthetic` in
+provenance with the model id, seed and prompt, so a reader of the dataset can always tell them
+from retrieved photos.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import imagehash
 
 from agents.backends.tiny_models import resolve_model_id
 from schemas.durable_files import write_atomically
+
+
+def template_prompt(description: str) -> str:
+    """The fixed prompt of `generate.paint_prompt: template`: no model call, the same words every round."""
+    return f"a clear photo of {description}"
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,13 @@ class Painter:
             self._pipe = pipe.to(self.device)
         return self._pipe
 
-    async def paint(self, description: str, seed: int, out_dir: Path) -> Painted:
-        return await asyncio.to_thread(self._paint, description, seed, Path(out_dir))
+    async def paint(self, prompt: str, seed: int, out_dir: Path) -> Painted:
+        """The image the model paints from `prompt` with `seed`, saved in `out_dir` by its SHA-256."""
+        return await asyncio.to_thread(self._paint, prompt, seed, Path(out_dir))
 
-    def _paint(self, description: str, seed: int, out_dir: Path) -> Painted:
+    def _paint(self, prompt: str, seed: int, out_dir: Path) -> Painted:
         import torch  # here: loading this module must not load torch (the painter may never be used)
 
-        prompt = f"a clear photo of {description}"
         with self._lock:
             pipe = self._pipeline()
             generator = torch.Generator(device="cpu").manual_seed(seed)

@@ -75,6 +75,9 @@ class PlanShape:
     """Longest scene_description (the ImageChain scene text of the correct image)."""
     image_chars: int = 90
     """Longest image description, the text keywords and the painter start from."""
+    max_images: int | None = None
+    """Most images in one task, the IOMR start image included (VisChainBench: up to 27); None: only steps
+    and distractors bound it. The planner is told; a plan over it loses distractors (`fit_image_budget`)."""
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "generate.plan_shape") -> "PlanShape":
@@ -87,7 +90,18 @@ class PlanShape:
         shape = cls(**(data or {}))
         if shape.min_steps > shape.max_steps or shape.min_distractors > shape.max_distractors:
             raise ValueError(f"{where}: min_steps/min_distractors must not exceed max_steps/max_distractors")
+        # Dropping distractors must be able to bring any plan of max_steps under the budget.
+        fewest = 1 + shape.max_steps * (2 + shape.min_distractors)
+        if shape.max_images is not None and shape.max_images < fewest:
+            raise ValueError(f"{where}.max_images: {shape.max_images} is under {fewest}, the images of an IOMR "
+                             f"task of max_steps {shape.max_steps} with min_distractors {shape.min_distractors}")
         return shape
+
+    def largest_task(self) -> int:
+        """Images in the largest task this shape admits: what a server must accept in one prompt."""
+        largest = max(self.max_steps * (1 + self.max_distractors),     # itmr, icir: every step's choices
+                      1 + self.max_steps * (2 + self.max_distractors))  # iomr: start, then condition + options
+        return min(largest, self.max_images) if self.max_images is not None else largest
 
 
 def _slot(role: str, shape: PlanShape) -> dict:
@@ -122,6 +136,10 @@ def planner_messages(domain: str, topic: str, kind: str, may_reject: bool,
                      shape: PlanShape = PlanShape()) -> list[dict]:
     reject = ('If the topic has no clear visual form or no real multi-step dependency, reply '
               '{"rejected": true, "reason": "..."} instead of a plan.\n') if may_reject else ""
+    budget = ""
+    if shape.max_images is not None:
+        start = ", the starting image included" if kind == "iomr" else ""
+        budget = f"Use at most {shape.max_images} images in all{start}.\n"
     return [
         {"role": "system", "content": "You design multi-step visual reasoning tasks for a benchmark. "
                                       "You reply with JSON only."},
@@ -130,8 +148,30 @@ def planner_messages(domain: str, topic: str, kind: str, may_reject: bool,
             f"Write {shape.min_steps} to {shape.max_steps} steps. For each step give the question, "
             "a one-sentence scene_description of what the "
             "correct image shows (it will also serve as one sentence of a story), and the image slots in order, "
-            "each with a visual description precise enough to search for or to paint.\n" + reject)},
+            "each with a visual description precise enough to search for or to paint.\n" + budget + reject)},
     ]
+
+
+def image_count(plan: dict) -> int:
+    """Images a plan needs: every step's images, and the IOMR start image."""
+    return (plan["task_kind"] == "iomr") + sum(len(step["images"]) for step in plan["steps"])
+
+
+def fit_image_budget(plan: dict, shape: PlanShape) -> dict:
+    """The plan within shape.max_images: distractors dropped one at a time, each from the step with the
+    most (the latest of equals), never under min_distractors. PlanShape.from_dict makes sure that suffices."""
+    if shape.max_images is None or image_count(plan) <= shape.max_images:
+        return plan
+    steps = [{**step, "images": list(step["images"])} for step in plan["steps"]]
+    while (plan["task_kind"] == "iomr") + sum(len(step["images"]) for step in steps) > shape.max_images:
+        distractors = [sum(image["role"] == "distractor" for image in step["images"]) for step in steps]
+        most = max(range(len(steps)), key=lambda i: (distractors[i], i))
+        if distractors[most] <= shape.min_distractors:
+            break  # a shape that passed from_dict never gets here; the plan schema check still applies
+        images = steps[most]["images"]
+        last = max(i for i, image in enumerate(images) if image["role"] == "distractor")
+        steps[most]["images"] = images[:last] + images[last + 1:]
+    return {**plan, "steps": steps}
 
 
 async def write_plan(model: ChatModel, *, domain: str, topic: str, kind: str, params: SamplingParams,
@@ -142,6 +182,6 @@ async def write_plan(model: ChatModel, *, domain: str, topic: str, kind: str, pa
                            repair_attempts=repair_attempts)
     if reply.get("rejected"):
         raise AgentError("plan", f"{REJECTED}: {reply['reason']}")
-    plan = {"topic": topic, **reply}
+    plan = fit_image_budget({"topic": topic, **reply}, shape)
     require("plan", plan, "plan")
     return plan

@@ -54,6 +54,16 @@ class PipelineSettings:
     """The validator is a judge: greedy by default, so the same image gets the same verdict."""
     plan_shape: PlanShape = field(default_factory=PlanShape)
     """Bounds of a plan: steps, distractors, text lengths."""
+    paint_rounds: int = 2
+    """Repaints of a slot whose painted image the validator rejected, each from a revised prompt; then
+    the slot fails and so does its task. The paper's loop runs "until all images match the task
+    context" with no stated bound; 2 bounds a slot to 3 paintings (docs/generation.md)."""
+    paint_prompt: str = "model"
+    """Who writes the text-to-image prompt: `model`, the keywords VLM from the slot, the task context and
+    the rejections so far (the paper's "Qwen model-driven prompt engineering"); `template`, the fixed
+    `a clear photo of <description>` with no model call."""
+    paint_prompt_chars: int = 300
+    """Longest prompt the model may write: about what a CLIP text encoder reads (77 tokens)."""
 
     def params(self, seed: int, max_tokens: int | None = None) -> SamplingParams:
         """Planner and keywords calls."""
@@ -62,6 +72,10 @@ class PipelineSettings:
     def judge_params(self, seed: int) -> SamplingParams:
         """Validator calls."""
         return SamplingParams(max_tokens=self.keyword_tokens, temperature=self.validator_temperature, seed=seed)
+
+    def paint_prompt_params(self, seed: int) -> SamplingParams:
+        """Painting-prompt calls: room for the longest prompt even at one token per character."""
+        return SamplingParams(max_tokens=self.paint_prompt_chars + 32, temperature=self.temperature, seed=seed)
 
 
 @dataclass(frozen=True)

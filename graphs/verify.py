@@ -58,6 +58,8 @@ class EvalSettings:
 
     history: str = "model"
     """What later turns see: the model's own replies (model), the truth (gold), or stop_on_error."""
+    icir_text: str = "none"
+    """ICIR tasks without words (none, the paper's reading) or with their task and step texts (full)."""
     concurrency: int = 8
     """(model, task) conversations in flight; the turns inside one task are sequential."""
     max_tokens: int = 256
@@ -106,7 +108,8 @@ class AnswerLog:
 
     @staticmethod
     def key(line: dict) -> tuple:
-        return (line["model"], line["kind"], line["task_id"], line["question"], line["prompt_hash"], line["history"])
+        return (line["model"], line["kind"], line["task_id"], line["question"], line["prompt_hash"], line["history"],
+                icir_text_of(line))
 
     def has(self, line: dict) -> bool:
         return self.key(line) in self._keys
@@ -117,19 +120,27 @@ class AnswerLog:
             self._lines.append(line)
             self._keys.add(self.key(line))
 
-    def select(self, models: list[str], tasks: list[TaskItem], history: str) -> list[dict]:
-        """The lines of these models and tasks under the current prompts and history setting."""
+    def select(self, models: list[str], tasks: list[TaskItem], history: str, icir_text: str) -> list[dict]:
+        """The lines of these models and tasks under the current prompts, history and ICIR text settings."""
         wanted_tasks, wanted_models, digest = {(t.kind, t.task_id) for t in tasks}, set(models), prompt_hash()
         return [line for line in self._lines if line["model"] in wanted_models and line["history"] == history
-                and line["prompt_hash"] == digest and (line["kind"], line["task_id"]) in wanted_tasks]
+                and icir_text_of(line) == icir_text and line["prompt_hash"] == digest
+                and (line["kind"], line["task_id"]) in wanted_tasks]
+
+
+def icir_text_of(line: dict) -> str:
+    """The ICIR text setting an answer was made under; lines from before the setting existed showed the words."""
+    return line.get("icir_text", "full")
 
 
 async def answer_task(model: EvalModel, item: TaskItem, settings: EvalSettings, log: AnswerLog,
                       labels_dir: Path) -> int:
     """Play one task against one model; append the answers the log lacks. Returns lines appended."""
-    script = task_script(item)
+    script = task_script(item, settings.icir_text)
+    # Every kind's lines carry icir_text, so one setting's scores never mix in the other's answers;
+    # ITMR and IOMR conversations are the same under both, so re-asking them costs cache hits only.
     base = {"task_id": item.task_id, "kind": item.kind, "domain": item.domain, "model": model.name,
-            "prompt_hash": prompt_hash(), "history": settings.history}
+            "prompt_hash": prompt_hash(), "history": settings.history, "icir_text": settings.icir_text}
     if all(log.has({**base, "question": q.number}) for q in script.questions):
         return 0
     appended = 0
@@ -171,7 +182,8 @@ async def answer_all(tasks: list[TaskItem], models: list[EvalModel], settings: E
 
 def write_scores(out: Path, root: Path, lines: list[dict], models: list[EvalModel], settings: EvalSettings) -> Path:
     scores = {"path": str(root), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "prompt_hash": prompt_hash(), "history": settings.history, "max_tokens": settings.max_tokens,
+              "prompt_hash": prompt_hash(), "history": settings.history, "icir_text": settings.icir_text,
+              "max_tokens": settings.max_tokens,
               "label_style": LABEL_STYLE, "bootstrap": asdict(settings.bootstrap),
               "models": {m.name: {"weight": m.weight} for m in models},
               "scores": score_answers(lines, settings.bootstrap)}
@@ -195,7 +207,7 @@ async def run_verify(root: Path, out: Path, tasks: list[TaskItem], specs: list[t
         models = open_models(specs, cache)
         log = AnswerLog(out / "answers.jsonl")
         new_answers = await answer_all(tasks, models, settings, log, out / "labels", on_done)
-        lines = log.select([m.name for m in models], tasks, settings.history)
+        lines = log.select([m.name for m in models], tasks, settings.history, settings.icir_text)
         scores_file = write_scores(out, root, lines, models, settings)
         priority_file = write_priority(out, root, lines, tasks, models) if rank else None
         return VerifyResult(new_answers, sum(m.client.calls for m in models), scores_file, priority_file)

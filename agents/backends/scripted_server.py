@@ -1,23 +1,30 @@
 """A local OpenAI-compatible server that plays every generate agent: the edge of the machine.
 
 It answers each request from the JSON Schema the client sends in `response_format` (its name is
-the agent: plan, keywords, verdict), with a fixed latency and an optional share of faults, so the
-real graph, backends, cache and checkpointer run against it in tests and in bench/orchestration.py.
+the agent: plan, keywords, verdict, paint_prompt), with a fixed latency and an optional share of
+faults, so the real graph, backends, cache and checkpointer run against it in tests and in
+bench/orchestration.py.
 
     with AgentServer(latency=0.2, fault_rate=0.2) as server:
         profile = scripted_profile(tmp_dir, server.base_url)   # a profile file: all agents -> this server
 
 Faults, drawn from a seeded RNG: HTTP 500, HTTP 429 with Retry-After, a reply slower than the
 client's timeout (`slow_seconds`), and a reply that is not JSON. `reject_every` makes the
-validator say no to every k-th image it sees, so refine rounds happen.
+validator say no to every k-th retrieved image it sees, so refine rounds happen; `reject_painted`
+makes it say no to the first k painted images, so repaints happen. A painted image is told from a
+retrieved one by its size: scripted_profile's painter paints PAINTED_SIZE pixels square, and the
+search folders (benchmark_data/demo_images, the tests' drawn folder) hold 256-pixel drawings.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import io
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -25,24 +32,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
+from PIL import Image
 
 from benchmark_data import DEMO_IMAGES
 
 FAULTS = ("500", "429", "slow", "malformed")
+PAINTED_SIZE = 64
+"""Width and height of scripted_profile's paintings: how the validator tells them from retrieved images."""
 
 
 class AgentServer:
     def __init__(self, latency: float = 0.0, fault_rate: float = 0.0, seed: int = 0, reject_every: int = 0,
-                 slow_seconds: float = 3.0):
+                 slow_seconds: float = 3.0, reject_painted: int = 0):
         self.latency = latency
         self.fault_rate = fault_rate
         self.reject_every = reject_every
+        self.reject_painted = reject_painted
         self.slow_seconds = slow_seconds
         self.rng = random.Random(seed)
         self.answered: Counter = Counter()
         """SHA-256 of each request body answered with 200 -> times answered."""
         self.faults: Counter = Counter()
         self.agents: Counter = Counter()
+        self.verdicts: Counter = Counter()
+        """Verdicts given on "retrieved" and on "painted" images."""
         self.in_flight = 0
         """Requests received and not yet answered."""
         self.answer_times: list[float] = []
@@ -83,9 +96,32 @@ class AgentServer:
             count = schema["properties"]["slots"]["minItems"]
             return json.dumps({"slots": [{"queries": ["workshop part photo", "tool on a bench"]}] * count})
         if name == "verdict":
-            no = self.reject_every and count % self.reject_every == 0
-            return json.dumps({"verdict": "no" if no else "yes", "reason": "scripted verdict"})
+            return json.dumps(self._verdict(_image_sizes(body)))
+        if name == "paint_prompt":
+            return json.dumps({"prompt": scripted_paint_prompt(schema, text)})
         return "I am a scripted agent server."
+
+    def _verdict(self, sizes: list[tuple[int, int]]) -> dict:
+        kind = "painted" if (PAINTED_SIZE, PAINTED_SIZE) in sizes else "retrieved"
+        with self._lock:
+            self.verdicts[kind] += 1
+            count = self.verdicts[kind]
+        if kind == "painted":
+            no = count <= self.reject_painted
+        else:
+            no = self.reject_every and count % self.reject_every == 0
+        reason = "scripted verdict on a painting" if kind == "painted" else "scripted verdict"
+        return {"verdict": "no" if no else "yes", "reason": reason}
+
+
+def scripted_paint_prompt(schema: dict, prompt: str) -> str:
+    """`photo of <what the image must show>`, cut to the schema's bound; numbered after a rejection."""
+    description = next((line.split("It must show: ", 1)[1] for line in prompt.splitlines() if "It must show: " in line),
+                       "the object")
+    rejected = prompt.count("rejected by the validator")
+    text = f"photo of {description}" + (f", take {rejected + 1}" if rejected else "")
+    bound = int(re.search(r",(\d+)\}\$$", schema["properties"]["prompt"]["pattern"]).group(1))
+    return "".join(ch for ch in text if ch.isalnum() or ch in " ,.")[:bound]
 
 
 def scripted_plan(schema: dict, prompt: str) -> dict:
@@ -106,6 +142,18 @@ def scripted_plan(schema: dict, prompt: str) -> dict:
                                  for i, role in enumerate(roles, start=1)]})
     return {"task_kind": kind, "title": f"Doing {topic}", "initial_scene_description": f"The start of {topic}.",
             "steps": steps}
+
+
+def _image_sizes(body: dict) -> list[tuple[int, int]]:
+    """(width, height) of every image the request carries as a data URL."""
+    sizes = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            url = part.get("image_url", {}).get("url", "") if part.get("type") == "image_url" else ""
+            if url.startswith("data:"):
+                sizes.append(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size)
+    return sizes
 
 
 def _user_text(body: dict) -> str:
@@ -187,7 +235,7 @@ def scripted_profile(folder: Path, base_url: str, *, refine_rounds: int = 1, tim
     profile = {
         "description": "scripted agents on a local server",
         "models": {"planner": agent, "keywords": agent, "validator": agent},
-        "painter": {"model": "tiny:sd", "steps": 1, "size": 64},
+        "painter": {"model": "tiny:sd", "steps": 1, "size": PAINTED_SIZE},
         "search": {"providers": ["folder"], "folder": str(images)},
         "generate": {"refine_rounds": refine_rounds, "repair_attempts": 2, "candidates_per_slot": candidates_per_slot,
                      "planner_may_reject": False, "max_new_tokens": 512},

@@ -30,6 +30,12 @@ PROMPTS: dict[str, str] = {
         "Task: {task}"
     ),
     "icir_step": "Step {step}. {description}",
+    # --icir-text none (the default): the paper builds ICIR "without any text instruction"; the task
+    # statement and step descriptions are left out, and only what every task shares stays.
+    "icir_intro_image_only": (
+        "Each step shows candidate images, each with a number drawn in its top-left corner. The first steps "
+        "are solved examples: work out from them what is being chosen, then choose the matching image."
+    ),
     "iomr_intro": (
         "This task has no words. You see an initial condition, then at each step the current condition "
         "and option images, each with a letter drawn in its top-left corner. Choose the option that comes "

@@ -4,7 +4,7 @@ A task becomes a `Script`: an intro, solved examples (ICIR only) and the questio
 user turn of text and images followed by labelled candidate images. `converse` plays the script
 against one model turn by turn and yields an `Answer` per question as it comes:
 
-    script = task_script(item)                       # pure: task.json -> turns
+    script = task_script(item, icir_text="none")     # pure: task.json -> turns
     async for answer in converse(model, script, labels_dir=out / "labels"):
         ...                                          # answer.label, answer.correct, answer.format_error
 
@@ -27,6 +27,11 @@ from agents.protocol.prompts import PROMPTS
 from schemas.task import TaskItem, task_turns
 
 HISTORY_MODES = ("model", "gold", "stop_on_error")
+ICIR_TEXT_MODES = ("none", "full")
+"""What an ICIR conversation says in words. none (the default): no task statement and no step
+descriptions, the paper's "constructed without any text instruction, but using pure images as a
+condition brief"; full: task.json's `task` in the intro and each step's `description`, as the public
+files carry them. Only the fixed protocol lines (how labels look, the answer format) stay in both."""
 
 # ---- Scripts: a task as turns -------------------------------------------------------------------
 
@@ -58,11 +63,16 @@ class Script:
     """The turns that are scored, in order."""
 
 
-def task_script(item: TaskItem) -> Script:
-    """The conversation of one task: the task model's turns with the protocol's prompt texts."""
+def task_script(item: TaskItem, icir_text: str = "none") -> Script:
+    """The conversation of one task: the task model's turns with the protocol's prompt texts.
+    `icir_text` (ICIR_TEXT_MODES) says whether an ICIR task's words are shown."""
+    if icir_text not in ICIR_TEXT_MODES:
+        raise ValueError(f"icir_text: {icir_text!r} is not one of {', '.join(ICIR_TEXT_MODES)}")
     task, folder = item.task, item.folder
+    icir_words = icir_text == "full"
     intro = {"itmr": lambda: PROMPTS["itmr_intro"].format(scene=task["initial_scene_description"]),
-             "icir": lambda: PROMPTS["icir_intro"].format(task=task["task"]),
+             "icir": lambda: (PROMPTS["icir_intro"].format(task=task["task"]) if icir_words
+                              else PROMPTS["icir_intro_image_only"]),
              "iomr": lambda: PROMPTS["iomr_intro"]}[item.kind]()
     examples, questions = [], []
     for turn in task_turns(item.kind, task):
@@ -71,7 +81,8 @@ def task_script(item: TaskItem) -> Script:
             parts = [("text", PROMPTS["itmr_question"].format(index=number, task_description=turn.context,
                                                               question=turn.text))]
         elif item.kind == "icir":
-            parts = [("text", PROMPTS["icir_step"].format(step=turn.step, description=turn.text))]
+            # Image only: a turn is its labelled candidates and the answer line, nothing before them.
+            parts = [("text", PROMPTS["icir_step"].format(step=turn.step, description=turn.text))] if icir_words else []
         else:
             parts = [("text", PROMPTS["iomr_initial"]), ("image", str(folder / task["initial_condition"]))] \
                 if number == 1 else []

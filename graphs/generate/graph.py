@@ -7,7 +7,11 @@
 
 Each node works on every open image slot of the task at once (their model calls run concurrently,
 bounded by each backend's limit); a slot leaves the loop accepted (an image the validator said yes
-to) or exhausted (R + 1 search rounds without one), and exhausted slots are painted. State holds
+to) or exhausted (R + 1 search rounds without one), and exhausted slots are painted. Paint is one
+node that paints, validates and repaints each exhausted slot until the validator accepts or the
+paint rounds run out (graphs/generate/slots.py), so the graph's step count does not grow with
+them and a kill mid-paint repeats only that node's work: its model calls come from the cache and
+a seeded painting is the same file. State holds
 paths and hashes only: images live in the run folder's `images/` pool until assemble copies the
 chosen ones into the task folder. Any agent that cannot produce valid output ends the task with
 `failure = {stage, reason}`, which the runner writes to failures.jsonl.
@@ -31,7 +35,7 @@ from agents.keywords import write_queries
 from agents.planner import write_plan
 from graphs.generate.context import GenerateContext
 from graphs.generate.layout import plan_slots, task_json
-from graphs.generate.slots import Slot, SlotWork
+from graphs.generate.slots import Slot, SlotWork, TaskContext
 from graphs.generate.task_list import TaskSpec
 from schemas.rules import task_problems
 from schemas.schema_check import SchemaViolation
@@ -88,20 +92,23 @@ def build_generate_graph(ctx: GenerateContext) -> StateGraph:
 
     async def search(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "search")
-        return {"slots": await _each_open(state["slots"], lambda slot: work.search(slot, state["task_id"]))}
+        return {"slots": await _each(state["slots"], "open", lambda slot: work.search(slot, state["task_id"]))}
 
     async def fetch(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "fetch")
-        return {"slots": await _each_open(state["slots"], lambda slot: work.fetch(slot, state["task_id"]))}
+        return {"slots": await _each(state["slots"], "open", lambda slot: work.fetch(slot, state["task_id"]))}
 
     async def validate(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "validate")
-        return {"slots": await _each_open(state["slots"], lambda slot: work.validate(slot, state["seed"]))}
+        return {"slots": await _each(state["slots"], "open", lambda slot: work.validate(slot, state["seed"]))}
 
     async def paint(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "paint")
-        slots = [await work.paint(slot, state["seed"]) if slot["status"] == "exhausted" else slot
-                 for slot in state["slots"]]
+        # One slot after another, unlike the other nodes: a painting overlapping this task's own seeded
+        # model calls could draw from torch's global generator between a seed and its samples (the
+        # painter's first load does), and one seed would no longer give one run at --concurrency 1.
+        slots = [await work.paint(slot, state["seed"], task_context(state["plan"], slot))
+                 if slot["status"] == "exhausted" else slot for slot in state["slots"]]
         return {"slots": slots}
 
     async def assemble(state: TaskState) -> dict:
@@ -157,9 +164,17 @@ def _failing_as(stage: str, node):
     return run
 
 
-async def _each_open(slots: list[Slot], work) -> list[Slot]:
-    """`work(slot)` on every open slot concurrently; the first AgentError wins after all have finished."""
-    todo = [i for i, slot in enumerate(slots) if slot["status"] == "open"]
+def task_context(plan: Plan, slot: Slot) -> TaskContext:
+    """The task around a slot, for its painting prompt: the title and the step's words."""
+    if slot["step"] == 0:  # the IOMR start image: the opening scene is its step
+        return {"title": plan["title"], "step_text": plan["initial_scene_description"]}
+    step = plan["steps"][slot["step"] - 1]
+    return {"title": plan["title"], "step_text": step["question"] or step["scene_description"]}
+
+
+async def _each(slots: list[Slot], status: str, work) -> list[Slot]:
+    """`work(slot)` on every slot of `status` concurrently; the first AgentError wins after all have finished."""
+    todo = [i for i, slot in enumerate(slots) if slot["status"] == status]
     results: list[Any] = await asyncio.gather(*(work(slots[i]) for i in todo), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):

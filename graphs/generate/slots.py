@@ -6,7 +6,11 @@ TypedDict, so it checkpoints as JSON; each step returns a new slot. `tried` keep
 record and rebuilt into `Candidate` objects only inside a step.
 
     open ──search/fetch/validate──► accepted
-      └── rounds run out ─────────► exhausted ──paint──► painted
+      └── rounds run out ─────────► exhausted ──paint/validate──► painted
+                                                   └── every painting rejected: the task fails
+
+A painted image goes through the same validator as a retrieved one; a rejected painting is
+repainted from a revised prompt, at most `paint_rounds` times (docs/generation.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
+from agents.ask import AgentError
+from agents.paint_prompt import write_paint_prompt
+from agents.painter import template_prompt
 from agents.retrieval.fetch import Kept
 from agents.retrieval.search import search_images
 from agents.retrieval.search.candidate import Candidate
@@ -48,6 +55,14 @@ class SlotImage(TypedDict):
     url: NotRequired[str]
     """Retrieved images: the candidate URL it came from."""
     title: NotRequired[str | None]
+
+
+class TaskContext(TypedDict):
+    """What the paint-prompt agent is told about the task a slot belongs to."""
+
+    title: str
+    step_text: str
+    """The step's question (ITMR, ICIR), else what its correct image shows; the opening scene for step 0."""
 
 
 class Slot(TypedDict):
@@ -84,12 +99,11 @@ class SlotWork:
     async def search(self, slot: Slot, task_id: str) -> Slot:
         """Candidates for the slot's queries, most specific query first, claimed for this slot.
 
-        URLs another slot of the run holds are skipped (concurrent slots with similar queries would
-        otherwise all fetch the same top results), and so are the ones this slot tried before. A
-        URL this slot claimed in a step that a kill cut short is its own again.
+        URLs claimed by any slot of the run are skipped (concurrent slots with similar queries would
+        otherwise all fetch the same top results), this slot's earlier rounds included.
         """
         want, owner = self.ctx.settings.candidates_per_slot, owner_of(task_id, slot)
-        skip = self.ctx.claims.taken_by_others(owner, also={t["url"] for t in slot["tried"] if t.get("url")})
+        skip = self.ctx.claims.claimed_urls()  # others' URLs, and those this slot tried in earlier rounds
         found, tried = [], []
         for query in slot["queries"]:
             result = await search_images(query, want - len(found), self.ctx.licences, providers=self.ctx.providers,
@@ -139,16 +153,50 @@ class SlotWork:
         return {**slot, "kept": [], "image": image, "status": status, "rounds": rounds,
                 "tried": _trim(slot["tried"] + tried)}
 
-    async def paint(self, slot: Slot, task_seed: int) -> Slot:
-        """A synthetic image from the slot description, marked so in provenance with model and seed."""
-        seed = _slot_seed(task_seed, slot["key"])
-        painted = await self.ctx.painter.paint(slot["description"], seed, self.ctx.store.root / POOL)
-        file = Path(painted.path).relative_to(self.ctx.store.root).as_posix()
-        provenance = painted_line(file, painted.sha256, painted.phash,
-                                  generator={"model": painted.model, "seed": painted.seed, "prompt": painted.prompt},
-                                  validator={"verdict": "skipped", "reason": "painted from the slot description"})
-        image: SlotImage = {"file": file, "sha256": painted.sha256, "phash": painted.phash, "provenance": provenance}
-        return {**slot, "image": image, "status": "painted"}
+    async def paint(self, slot: Slot, task_seed: int, task: TaskContext) -> Slot:
+        """A synthetic image the validator accepts, painted from a prompt revised after each rejection.
+
+        Each round writes a prompt (the paint-prompt agent, or the template), paints it with a seed of
+        its own and asks the validator, as for a retrieved image. The accepted painting's provenance
+        names generator model, seed and prompt, and carries the validator's verdict. When
+        1 + paint_rounds paintings are all rejected, AgentError(stage='paint') names the slot and the
+        validator's last reason, and the task fails.
+        """
+        settings, tried = self.ctx.settings, list(slot["tried"])
+        reason = ""
+        for number in range(settings.paint_rounds + 1):
+            # The first painting keeps the seed a slot always had; each repaint gets its own.
+            seed = _slot_seed(task_seed, slot["key"] if number == 0 else f"{slot['key']}/{number}")
+            prompt = await self._paint_prompt(slot, tried, task, seed)
+            painted = await self.ctx.painter.paint(prompt, seed, self.ctx.store.root / POOL)
+            file = Path(painted.path).relative_to(self.ctx.store.root).as_posix()
+            verdict = await check_image(self.ctx.validator, image_path=str(self.ctx.store.root / file),
+                                        description=slot["description"], role=slot["role"],
+                                        params=settings.judge_params(seed), repair_attempts=settings.repair_attempts)
+            if verdict.ok:
+                provenance = painted_line(file, painted.sha256, painted.phash,
+                                          generator={"model": painted.model, "seed": painted.seed,
+                                                     "prompt": painted.prompt},
+                                          validator=verdict.as_record())
+                image: SlotImage = {"file": file, "sha256": painted.sha256, "phash": painted.phash,
+                                    "provenance": provenance}
+                return {**slot, "image": image, "status": "painted", "tried": _trim(tried)}
+            reason = verdict.reason
+            tried.append({"query": prompt, "outcome": f"painted image rejected by the validator: {reason}"})
+        raise AgentError("paint", f"slot {slot['key']}: {settings.paint_rounds + 1} painted image(s) rejected "
+                                  f"by the validator, the last because: {reason}")
+
+    async def _paint_prompt(self, slot: Slot, tried: list[Tried], task: TaskContext, seed: int) -> str:
+        settings = self.ctx.settings
+        if settings.paint_prompt == "template":
+            return template_prompt(slot["description"])
+        # The validator's reasons, for retrieved photos and earlier paintings alike: what to avoid.
+        rejections = [t["outcome"] for t in tried if "rejected by the validator" in t["outcome"]]
+        return await write_paint_prompt(self.ctx.keywords, description=slot["description"], role=slot["role"],
+                                        task_title=task["title"], step_text=task["step_text"],
+                                        rejections=rejections, params=settings.paint_prompt_params(seed),
+                                        max_chars=settings.paint_prompt_chars,
+                                        repair_attempts=settings.repair_attempts)
 
 
 def owner_of(task_id: str, slot: Slot) -> str:

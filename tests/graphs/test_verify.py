@@ -73,7 +73,7 @@ def test_a_second_run_asks_nothing_and_a_killed_run_resumes(corrupted_run):
         resumed = verify(root, oracle.server.base_url, "good", "weak")
     assert resumed.new_answers == 6 + 1  # 3 IOMR tasks x 2 steps, and the torn line
     log = AnswerLog(path)
-    assert len(log.select(["openai:good", "openai:weak"], load_tasks(root), "model")) == 30
+    assert len(log.select(["openai:good", "openai:weak"], load_tasks(root), "model", "none")) == 30
     line = json.loads(path.read_text().splitlines()[0])
     assert set(line) >= {"task_id", "kind", "question", "model", "prompt_hash", "reply", "label", "truth",
                          "correct", "format_error"}

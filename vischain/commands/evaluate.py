@@ -20,7 +20,7 @@ from rich.table import Table
 from agents.backends.factory import ModelSpec, parse_model_arg
 from agents.backends.preflight import Prompt, preflight
 from agents.protocol.prompts import PROMPTS
-from agents.protocol.turns import HISTORY_MODES, label_script, task_script, user_turn
+from agents.protocol.turns import HISTORY_MODES, ICIR_TEXT_MODES, label_script, task_script, user_turn
 from graphs.profile import load_profile
 from graphs.verify import EvalSettings, VerifyResult, model_name, run_verify
 from schemas.errors import EXIT_INVALID, UsageError
@@ -40,6 +40,13 @@ HistoryFlag = Annotated[str, typer.Option(help="What later turns see: the model'
 ConcurrencyFlag = Annotated[int, typer.Option(min=1, help="Tasks in flight per model (and, for --model "
                                                           "endpoints, requests in flight per endpoint).")]
 MaxTokensFlag = Annotated[int, typer.Option(min=1, help="Reply budget per question.")]
+IcirTextFlag = Annotated[str, typer.Option(help="ICIR tasks without words (none: the paper builds ICIR \"without "
+                                                "any text instruction\") or with their task and step texts (full).")]
+
+
+def check_icir_text(icir_text: str) -> None:
+    if icir_text not in ICIR_TEXT_MODES:
+        raise UsageError(f"--icir-text: {icir_text!r} is not one of {', '.join(ICIR_TEXT_MODES)}")
 
 
 def load_benchmark(path: Path) -> list[TaskItem]:
@@ -82,12 +89,13 @@ def profile_verifiers(name: str) -> list[tuple[ModelSpec, float]]:
     return [(v.spec, v.weight) for v in verifiers]
 
 
-def last_turn_prompts(tasks: list[TaskItem], labels_dir: Path, max_tokens: int) -> list[Prompt]:
+def last_turn_prompts(tasks: list[TaskItem], labels_dir: Path, max_tokens: int,
+                      icir_text: str = "none") -> list[Prompt]:
     """Each task's largest prompt: its whole conversation before the last answer, as `converse` builds it
     (gold answers in the history), with room for every reply at the full budget."""
     prompts = []
     for item in tasks:
-        script = task_script(item)
+        script = task_script(item, icir_text)
         labelled = label_script(script, labels_dir)
         messages, lead = [], script.intro
         for question in script.examples + script.questions:
@@ -99,9 +107,10 @@ def last_turn_prompts(tasks: list[TaskItem], labels_dir: Path, max_tokens: int) 
     return prompts
 
 
-def check_prompts_fit(tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]], out: Path, max_tokens: int) -> None:
+def check_prompts_fit(tasks: list[TaskItem], specs: list[tuple[ModelSpec, float]], out: Path, max_tokens: int,
+                      icir_text: str = "none") -> None:
     """The preflight: every model can take every task's largest prompt, or a one-line error before any call."""
-    prompts = last_turn_prompts(tasks, out / "labels", max_tokens)
+    prompts = last_turn_prompts(tasks, out / "labels", max_tokens, icir_text)
     for spec, _ in specs:
         preflight(spec, prompts)
 
@@ -110,13 +119,14 @@ def run_models(path: Path, out: Path, tasks: list[TaskItem], specs: list[tuple[M
                settings: EvalSettings, rank: bool) -> VerifyResult:
     """Run verify's answer/score/rank steps (inside one_line_errors: a failed call is one line;
     answers so far are kept), with a bar over every (model, task). The preflight runs first."""
-    check_prompts_fit(tasks, specs, out, settings.max_tokens)
+    check_prompts_fit(tasks, specs, out, settings.max_tokens, settings.icir_text)
     with progress_bar("answering", total=len(specs) * len(tasks), unit="model x task") as advance:
         return asyncio.run(run_verify(path, out, tasks, specs, settings, rank, on_done=advance))
 
 
 def scores_table(scores: dict) -> Table:
-    table = Table(title=f"VisChainBench protocol, history={scores['history']}, prompts {scores['prompt_hash'][:12]}")
+    table = Table(title=f"VisChainBench protocol, history={scores['history']}, "
+                        f"icir-text={scores.get('icir_text', 'full')}, prompts {scores['prompt_hash'][:12]}")
     for column in ("model", "scope", "CA [95% CI]", "TC [95% CI]", "format errors", "questions", "tasks"):
         table.add_column(column, justify="left" if column in ("model", "scope") else "right")
     for model, result in scores["scores"].items():
@@ -142,18 +152,20 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option(help="Output folder; default PATH/verify for a run folder.")] = None,
     concurrency: ConcurrencyFlag = 8,
     max_tokens: MaxTokensFlag = 256,
+    icir_text: IcirTextFlag = "none",
 ):
     """Score models on a benchmark: CA, TC and format errors per kind and domain, with 95% intervals."""
     with one_line_errors():
         if history not in HISTORY_MODES:
             raise UsageError(f"--history: {history!r} is not one of {', '.join(HISTORY_MODES)}")
+        check_icir_text(icir_text)
         tasks = load_benchmark(path)
         if out is None:
             if not (path / "run.json").is_file():
                 raise UsageError(f"--out: required when PATH is not a run folder ({path} has no run.json)")
             out = path / "verify"
         specs = resolve_models(model, profile, concurrency)
-        settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens)
+        settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens, icir_text=icir_text)
         result = run_models(path, out, tasks, specs, settings, rank=False)
     scores = json.loads(Path(result.scores_file).read_text())
     console.print(scores_table(scores))

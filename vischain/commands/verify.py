@@ -22,9 +22,11 @@ from schemas.errors import UsageError
 from vischain.commands.evaluate import (
     ConcurrencyFlag,
     HistoryFlag,
+    IcirTextFlag,
     MaxTokensFlag,
     ModelFlag,
     ProfileFlag,
+    check_icir_text,
     load_benchmark,
     resolve_models,
     run_models,
@@ -57,6 +59,7 @@ def verify(
     history: HistoryFlag = "model",
     concurrency: ConcurrencyFlag = 8,
     max_tokens: MaxTokensFlag = 256,
+    icir_text: IcirTextFlag = "none",
 ):
     """Run verifier models over a run and write the error-priority list and a review page."""
     if not (run / "run.json").is_file():
@@ -64,13 +67,14 @@ def verify(
     with one_line_errors():
         if history not in HISTORY_MODES:
             raise UsageError(f"--history: {history!r} is not one of {', '.join(HISTORY_MODES)}")
+        check_icir_text(icir_text)
         tasks = load_benchmark(run)
         if not model and not profile:
             profile = json.loads((run / "run.json").read_text()).get("config", {}).get("profile")
             if not profile:
                 raise UsageError("--model: name verifier models (or --profile); run.json names no profile")
         specs = resolve_models(model, profile, concurrency)
-        settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens)
+        settings = EvalSettings(history=history, concurrency=concurrency, max_tokens=max_tokens, icir_text=icir_text)
         out = run / "verify"
         result = run_models(run, out, tasks, specs, settings, rank=True)
     priority = [json.loads(line) for line in Path(result.priority_file).read_text().splitlines() if line]

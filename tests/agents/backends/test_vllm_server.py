@@ -108,6 +108,8 @@ def test_the_paper_profile_serves_its_largest_plannable_task():
     choices = 1 + shape.max_distractors
     largest = max(shape.max_steps * choices,                 # itmr, icir: every step's choices
                   1 + shape.max_steps * (1 + choices))       # iomr: initial state, then condition + options
+    largest = min(largest, shape.max_images or largest)      # the budget the planner is held to
+    assert largest == shape.largest_task() == 27             # the paper's largest tasks
     qwen = [profile.keywords, profile.validator, profile.verifiers[0].spec]
     assert {serve_settings(spec) for spec in qwen} == {serve_settings(profile.keywords)}  # one server
     assert all(spec.max_images_per_prompt == largest for spec in qwen)

@@ -131,3 +131,20 @@ def test_icir_shows_the_steps_before_question_start_as_solved_examples(tmp_path)
     messages = oracle.bodies[0]["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
     assert _assistant_turns(oracle.bodies[0]) == ["ANSWER: 1", "ANSWER: 2"]
+
+
+def test_icir_without_text_shows_no_task_statement_and_no_step_descriptions():
+    item = next(i for i in load_tasks(EXAMPLE) if i.kind == "icir")
+    words = task_script(item, icir_text="full")
+    image_only = task_script(item)  # the default: the paper's "without any text instruction"
+    assert item.task["task"] in words.intro and item.task["task"] not in image_only.intro
+    assert image_only.intro == PROMPTS["icir_intro_image_only"]
+    for full, bare in zip(words.examples + words.questions, image_only.examples + image_only.questions):
+        assert [kind for kind, _ in full.parts] == ["text"] and bare.parts == ()
+        assert (full.choices, full.truth) == (bare.choices, bare.truth)  # the same images and answers
+    descriptions = [step["description"] for step in item.task["steps"]]
+    assert all(d in "".join(v for q in words.questions + words.examples for _, v in q.parts) for d in descriptions)
+    others = [i for i in load_tasks(EXAMPLE) if i.kind != "icir"]
+    assert all(task_script(i, icir_text="none") == task_script(i, icir_text="full") for i in others)
+    with pytest.raises(ValueError, match="icir_text: 'some' is not one of none, full"):
+        task_script(item, icir_text="some")
