@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vischain.commands import evaluate, generate, merge, models, publish, review, status, validate, verify
+from vischain.commands import evaluate, generate, merge, models, publish, review, status, topics, validate, verify
 from vischain.quiet import quiet_known_noise
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
@@ -28,6 +28,7 @@ def main(verbose: Annotated[bool, typer.Option(
 app.command("tiny")(models.tiny)
 app.command("chat")(models.chat)
 app.command("serve")(models.serve)
+app.command("topics")(topics.topics)
 app.command("generate")(generate.generate)
 app.command("merge")(merge.merge)
 app.command("validate")(validate.validate)

@@ -1,8 +1,8 @@
 """A local OpenAI-compatible server that plays every generate agent: the edge of the machine.
 
 It answers each request from the JSON Schema the client sends in `response_format` (its name is
-the agent: plan, keywords, verdict, paint_prompt), with a fixed latency and an optional share of
-faults, so the real graph, backends, cache and checkpointer run against it in tests and in
+the agent: plan, keywords, verdict, paint_prompt, topics), with a fixed latency and an optional share
+of faults, so the real graph, backends, cache and checkpointer run against it in tests and in
 bench/orchestration.py.
 
     with AgentServer(latency=0.2, fault_rate=0.2) as server:
@@ -39,6 +39,23 @@ from benchmark_data import DEMO_IMAGES
 FAULTS = ("500", "429", "slow", "malformed")
 PAINTED_SIZE = 64
 """Width and height of scripted_profile's paintings: how the validator tells them from retrieved images."""
+TOPIC_POOL = (
+    "replacing a bicycle chain", "soldering a resistor onto a circuit board", "changing a car tyre",
+    "assembling a flat-pack bookshelf", "wiring an electrical plug", "bleeding a home radiator",
+    "pouring a concrete slab", "sharpening a kitchen knife", "baking a loaf of bread", "brewing a pot of tea",
+    "planting a tomato seedling", "repotting a house plant", "tiling a bathroom wall", "painting a wooden fence",
+    "hanging a picture frame", "unclogging a sink drain", "replacing a door hinge", "installing a ceiling fan",
+    "sewing on a shirt button", "restringing a guitar", "washing a car by hand", "cleaning a laptop keyboard",
+    "installing a memory module in a computer", "setting up a home wifi router", "crimping an ethernet cable",
+    "building a birdhouse", "laying a brick wall", "folding a paper crane", "tying a bowline knot",
+    "packing a hiking backpack", "pitching a camping tent", "filleting a fish", "making a cup of espresso",
+    "replacing a car air filter", "changing a smoke alarm battery", "mounting a television on a wall",
+    "grafting a fruit tree branch", "developing black and white film", "framing a stud wall",
+    "splicing two electrical wires",
+)
+"""The topics agent's answers: 40 procedures whose all-MiniLM-L6-v2 embeddings are at most 0.49 alike."""
+NEAR_DUPLICATE = "{} step by step"
+"""How the topics agent rewords a topic it proposes twice (cosine 0.73 or more with the original)."""
 
 
 class AgentServer:
@@ -99,6 +116,8 @@ class AgentServer:
             return json.dumps(self._verdict(_image_sizes(body)))
         if name == "paint_prompt":
             return json.dumps({"prompt": scripted_paint_prompt(schema, text)})
+        if name == "topics":
+            return json.dumps({"topics": scripted_topics(schema, text)})
         return "I am a scripted agent server."
 
     def _verdict(self, sizes: list[tuple[int, int]]) -> dict:
@@ -142,6 +161,19 @@ def scripted_plan(schema: dict, prompt: str) -> dict:
                                  for i, role in enumerate(roles, start=1)]})
     return {"task_kind": kind, "title": f"Doing {topic}", "initial_scene_description": f"The start of {topic}.",
             "steps": steps}
+
+
+def scripted_topics(schema: dict, prompt: str) -> list[str]:
+    """The pool's topics the prompt has not listed as chosen, each followed by a near-duplicate of
+    itself; once the pool is used up, only near-duplicates (so the caller runs out of distinct topics)."""
+    count = schema["properties"]["topics"]["minItems"]
+    chosen_line = next((line for line in prompt.splitlines() if line.startswith("Topics already chosen")), "")
+    chosen = set(chosen_line.split(": ", 1)[1].rstrip(".").split("; ")) if chosen_line else set()
+    topics = []
+    for topic in (t for t in TOPIC_POOL if t not in chosen):
+        topics += [topic, NEAR_DUPLICATE.format(topic)]
+    topics += [NEAR_DUPLICATE.format(TOPIC_POOL[i % len(TOPIC_POOL)]) for i in range(count)]
+    return topics[:count]
 
 
 def _image_sizes(body: dict) -> list[tuple[int, int]]:

@@ -16,17 +16,25 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents import keywords, planner, validator
+from agents import keywords, paint_prompt, planner, validator
 from agents.retrieval.search.folder import read_folder
-from graphs.generate.task_list import KIND_CHOICES, TaskSpec, load_domain, parse_shard, plan_tasks
+from graphs.generate.task_list import (
+    KIND_CHOICES,
+    TaskSpec,
+    load_domain,
+    load_topic_file,
+    parse_shard,
+    plan_tasks,
+    with_topics,
+)
 from graphs.profile import Profile
 from schemas.errors import UsageError
 from schemas.run_db import StoreUnavailable, check_reachable
 from schemas.run_store import RunStore
 
-BINDING = ("domain", "kind", "tasks", "seed", "shard", "profile_config")
+BINDING = ("domain", "kind", "tasks", "seed", "shard", "profile_config", "topics")
 """The run.json config keys a re-run must match to resume the folder."""
-PROMPT_MODULES = (planner, keywords, validator)
+PROMPT_MODULES = (planner, keywords, validator, paint_prompt)
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,19 @@ class RunRequest:
     """The tasks this process makes, in order."""
     store_url: str | None = None
     """postgresql://... when the run's shared state lives in PostgreSQL; None: SQLite in the run folder."""
+    topics: str | None = None
+    """--topics: the topic file's digest (TopicFile.digest); None: the domain's own topics (and so
+    absent from older run.json files, which still resume)."""
 
     def binding(self) -> dict:
         """What run.json records so that a re-run can be told from another config (BINDING keys)."""
         return {"domain": self.domain, "kind": self.kind, "tasks": self.tasks, "seed": self.seed,
-                "shard": f"{self.shard[0]}/{self.shard[1]}", "profile_config": self.profile.record()}
+                "shard": f"{self.shard[0]}/{self.shard[1]}", "profile_config": self.profile.record(),
+                "topics": self.topics}
 
 
 def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: Path | None, concurrency: int,
-                 seed: int, shard: str | None, store_url: str | None = None) -> RunRequest:
+                 seed: int, shard: str | None, store_url: str | None = None, topics: Path | None = None) -> RunRequest:
     """Everything the run needs, checked; UsageError names the flag or file. Writes nothing."""
     if kind not in KIND_CHOICES:
         raise UsageError(f"--kind: expected one of {', '.join(KIND_CHOICES)}, got {kind!r}")
@@ -62,6 +74,9 @@ def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: P
         if value < 1:
             raise UsageError(f"{flag}: must be at least 1, got {value}")
     domain_data = load_domain(domain)
+    topic_file = load_topic_file(Path(topics)) if topics is not None else None
+    if topic_file is not None:
+        domain_data = with_topics(domain_data, topic_file, kind)
     shard_pair = parse_shard(shard)
     folder = profile.search.folder
     if "folder" in profile.search.providers:
@@ -80,7 +95,8 @@ def make_request(*, domain: str, tasks: int, kind: str, profile: Profile, out: P
         except StoreUnavailable as err:
             raise UsageError(str(err)) from None
     request = RunRequest(domain, kind, tasks, seed, shard_pair, profile, out, concurrency,
-                         tuple(plan_tasks(domain_data, kind, tasks, seed, shard_pair)), store_url)
+                         tuple(plan_tasks(domain_data, kind, tasks, seed, shard_pair)), store_url,
+                         topic_file.digest() if topic_file is not None else None)
     check_out_folder(out, request.binding())
     return request
 

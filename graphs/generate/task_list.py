@@ -5,18 +5,25 @@ for the same tasks (that is what makes resume possible), and `--shard I/N` gives
 N-th task of that list: N machines together make exactly the tasks one machine would.
 
     specs = plan_tasks(load_domain("engineering"), "mixed", 10, seed=0, shard=(1, 2))
+
+A topic file (`vischain topics`, schemas/topics.schema.json) replaces a domain's seed topics:
+
+    domain = with_topics(load_domain("engineering"), load_topic_file(Path("eng-topics.yaml")), "mixed")
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
 from benchmark_data import DOMAINS_DIR
 from schemas.errors import UsageError
+from schemas.schema_check import require, schema_problems
 from schemas.task import TASK_KINDS
 
 KIND_CHOICES = (*TASK_KINDS, "mixed")
@@ -65,6 +72,58 @@ def load_domain(name: str) -> Domain:
         raise UsageError(f"{path}: mix: give a share for some of {', '.join(TASK_KINDS)}")
     return Domain(name, str(domain.get("description", "")), {k: tuple(topics[k]) for k in TASK_KINDS},
                   {k: float(v) for k, v in mix.items()})
+
+
+@dataclass(frozen=True)
+class TopicFile:
+    """A topic file, checked against schemas/topics.schema.json."""
+
+    path: Path
+    domain: str
+    topics: dict[str, tuple[str, ...]]
+    """Seed topics per task kind; a kind may be missing."""
+    provenance: dict
+    """Which model, prompt, seed and threshold made them, and counts before and after near-duplicate removal."""
+
+    def digest(self) -> str:
+        """SHA-256 over the domain and topics: what a run made from this file is bound to (not the path)."""
+        return hashlib.sha256(json.dumps({"domain": self.domain, "topics": self.topics}, sort_keys=True)
+                              .encode()).hexdigest()
+
+
+def load_topic_file(path: Path, flag: str = "--topics") -> TopicFile:
+    """A topic file, checked; UsageError names the flag, the file and the field."""
+    if not path.is_file():
+        raise UsageError(f"{flag}: no such file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise UsageError(f"{flag}: {path} is not YAML: {str(err).splitlines()[0]}") from None
+    problems = schema_problems("topics", data, str(path))
+    if problems:
+        raise UsageError(f"{flag}: {problems[0]}")
+    return TopicFile(path, data["domain"], {k: tuple(v) for k, v in data["topics"].items()}, data["provenance"])
+
+
+def topic_file_text(domain: str, topics: dict[str, list[str]], provenance: dict) -> str:
+    """The YAML of a topic file, checked against its schema first (a bug, not the user, would fail it)."""
+    data = {"domain": domain, "topics": topics, "provenance": provenance}
+    require("topics", data, "topic file")
+    header = "# Seed topics for `vischain generate --domain {} --topics FILE`, written by `vischain topics`.\n"
+    return header.format(domain) + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+
+
+def with_topics(domain: Domain, topic_file: TopicFile, kind: str) -> Domain:
+    """The domain with the file's topics instead of its own for every kind the file has; UsageError when
+    the file is another domain's or lacks a kind the run asks for (`kind`, or the domain's mix)."""
+    where = f"--topics: {topic_file.path}"
+    if topic_file.domain != domain.name:
+        raise UsageError(f"{where} holds topics for domain {topic_file.domain!r}, not {domain.name!r} (--domain)")
+    needed = [kind] if kind != "mixed" else [k for k in TASK_KINDS if domain.mix.get(k, 0) > 0]
+    missing = [k for k in needed if k not in topic_file.topics]
+    if missing:
+        raise UsageError(f"{where} has no {missing[0]} topics, and --kind {kind} makes {missing[0]} tasks")
+    return Domain(domain.name, domain.description, {**domain.topics, **topic_file.topics}, domain.mix)
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

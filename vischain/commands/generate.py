@@ -47,12 +47,14 @@ def generate(
              "(each with the same command and the run folder mounted) share one run.")] = None,
     lease: Annotated[float, typer.Option(min=1.0, help="Seconds a worker holds a task without renewing it; "
                                                        "after that another worker takes it over.")] = 60.0,
+    topics: Annotated[Optional[Path], typer.Option(
+        help="A topic file from `vischain topics`: its seed topics replace the domain's.")] = None,
 ):
     """Plan, illustrate and write benchmark tasks; re-run the same command to resume."""
     with one_line_errors():
         chosen = load_profile(str(config), "--config") if config else load_profile(profile)
         request = make_request(domain=domain, tasks=tasks, kind=kind, profile=chosen, out=out,
-                               concurrency=concurrency, seed=seed, shard=shard, store_url=store)
+                               concurrency=concurrency, seed=seed, shard=shard, store_url=store, topics=topics)
         run = open_run(request)
         try:
             summary = _run_workers(run, request, workers, lease) if workers > 1 else \
