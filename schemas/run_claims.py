@@ -20,7 +20,7 @@ An image is a duplicate of another when their SHA-256 match, or their 64-bit pHa
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 
 from schemas.phash_index import MAX_INDEXED_BITS, band_masks
 from schemas.run_db import RunDB, SqliteRunDB
@@ -32,8 +32,10 @@ NEAR_DUPLICATE_BITS = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS url_claims (
     url TEXT PRIMARY KEY,
-    owner TEXT NOT NULL
+    owner TEXT NOT NULL,
+    n BIGINT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS url_claims_order ON url_claims (n);
 CREATE TABLE IF NOT EXISTS image_claims (
     sha256 TEXT PRIMARY KEY,
     phash BIGINT NOT NULL,
@@ -60,9 +62,12 @@ class RunClaims:
         self._bands = band_masks(bands)
         self.db.executescript(SCHEMA)
         self._lock = threading.Lock()
-        # url -> owner for every claim seen so far: lets searches skip others' URLs without a query
-        # per candidate. It only ever lags the table; claim_urls asks the table itself.
-        self._urls: dict[str, str] = dict(self.db.query("SELECT url, owner FROM url_claims"))
+        # url -> owner for every claim seen so far: lets searches skip claimed URLs without a query per
+        # candidate. Each claim brings in every claim made since (by number), so it lags the table
+        # only by what other processes claimed since this one last claimed.
+        self._urls: dict[str, str] = {}
+        self._seen = 0
+        self._catch_up()
 
     def close(self) -> None:
         self.db.close()
@@ -84,20 +89,30 @@ class RunClaims:
         if not urls:
             return []
 
-        def claim() -> dict[str, str]:
-            self.db.executemany("INSERT INTO url_claims (url, owner) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                [(url, owner) for url in urls])
-            marks = ",".join("?" * len(urls))
-            return dict(self.db.query(f"SELECT url, owner FROM url_claims WHERE url IN ({marks})", urls))
+        def claim() -> None:
+            start = self.db.query("SELECT COALESCE(MAX(n), 0) FROM url_claims")[0][0]
+            self.db.executemany("INSERT INTO url_claims (url, owner, n) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                [(url, owner, start + i) for i, url in enumerate(urls, 1)])
+            self._catch_up()
 
-        holders = self.db.atomically(claim)
         with self._lock:
-            self._urls.update(holders)
-        return [url for url in urls if holders.get(url) == owner]
+            self.db.atomically(claim)
+            return [url for url in urls if self._urls.get(url) == owner]
 
-    def taken_by_others(self, owner: str, also: Collection[str] = ()) -> Collection[str]:
-        """The URLs other owners hold, as far as this process has seen, and `also`: what a search skips."""
-        return _OthersUrls(self._urls, owner, also)
+    def _catch_up(self) -> None:
+        """Read the claims made since the last look (in this process or any other)."""
+        for url, holder, n in self.db.query("SELECT url, owner, n FROM url_claims WHERE n > ? ORDER BY n",
+                                            (self._seen,)):
+            self._urls[url] = holder
+            self._seen = max(self._seen, n)
+
+    def claimed_urls(self) -> Collection[str]:
+        """Every URL claimed so far, as far as this process has seen: what a search skips. A live view
+        (a dict's keys: membership at C speed, since a search may pass over thousands of URLs).
+
+        A slot's own claims are skipped too: after a kill, a replayed search takes other candidates
+        than it took the first time, and the ones it claimed before simply stay unused."""
+        return self._urls.keys()
 
     # ---- images ----------------------------------------------------------------------------------
 
@@ -139,22 +154,6 @@ class RunClaims:
             if distance <= self.near_duplicate_bits and holder != owner:
                 return sha256, distance, holder
         return None
-
-
-class _OthersUrls(Collection[str]):
-    def __init__(self, urls: dict[str, str], owner: str, also: Collection[str]):
-        self._urls, self._owner, self._also = urls, owner, also
-
-    def __contains__(self, url: object) -> bool:
-        holder = self._urls.get(url)  # type: ignore[arg-type]
-        return (holder is not None and holder != self._owner) or url in self._also
-
-    def __iter__(self) -> Iterator[str]:
-        others = (url for url, holder in list(self._urls.items()) if holder != self._owner)
-        return iter({*others, *self._also})
-
-    def __len__(self) -> int:
-        return len(self._urls) + len(self._also)  # an upper bound is what providers need: how far to read
 
 
 def _signed(bits: int) -> int:

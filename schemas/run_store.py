@@ -137,9 +137,11 @@ class RunStore:
             raise
         return target
 
-    def remove_stale_staging(self) -> int:
-        """Delete hidden half-written task folders a killed process left behind."""
-        stale = [d for d in (self.root / "tasks").glob("*/.*") if d.is_dir()]
+    def remove_stale_staging(self, task_id: str | None = None) -> int:
+        """Delete hidden half-written task folders a killed process left behind: every one, or one
+        task's (a worker that takes over a task holds its lease, so nobody else is writing it)."""
+        pattern = f"*/.{task_id}-*" if task_id else "*/.*"
+        stale = [d for d in (self.root / "tasks").glob(pattern) if d.is_dir()]
         for folder in stale:
             shutil.rmtree(folder, ignore_errors=True)
         return len(stale)

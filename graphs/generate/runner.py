@@ -136,6 +136,7 @@ async def _work(store: RunStore, request: RunRequest, worker: Worker, state: Sha
                         return
                     await asyncio.sleep(POLL_SECONDS)  # another worker holds the rest; its lease may run out
                     continue
+                store.remove_stale_staging(task_id)  # a dead worker's half-written folder of this task
                 outcome = await _run_one(graph, store, specs[task_id], request.domain, recursion_limit)
                 await asyncio.to_thread(state.leases.finish, task_id, outcome)
                 if outcome == "pending":

@@ -54,9 +54,10 @@ class WorkerReport:
 
 
 def run_workers(store: RunStore, request: RunRequest, workers: int, lease: float,
-                on_progress=lambda status: None, setup=lambda: None) -> RunSummary:
+                on_progress=lambda status: None, setup=None) -> RunSummary:
     """Run the request with `workers` processes; returns the summary of the whole run. `setup` runs
     first in every worker (a module-level function: it travels to the new process by name)."""
+    setup = setup or _no_setup
     started = time.perf_counter()
     state = open_shared_state(store, request.store_url, request.profile.search.near_duplicate_bits)
     state.leases.register([spec.task_id for spec in request.specs])
@@ -149,6 +150,10 @@ def _worker_main(request: RunRequest, worker: Worker, reports, setup) -> None:
     store = RunStore.open(request.out)
     summary = asyncio.run(run_tasks(store, request, worker))
     reports.put(WorkerReport(worker.name, summary.model_calls, summary.cache_hits))
+
+
+def _no_setup() -> None:
+    """The default worker set-up: nothing (a named function, so a new process can find it)."""
 
 
 def describe(status: LeaseStatus) -> str:
