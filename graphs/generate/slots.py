@@ -31,6 +31,7 @@ from schemas.licences import Licence
 from schemas.provenance import ProvenanceLine, painted_line
 
 POOL = "images"  # run-relative folder every fetched or painted image lands in, named by its SHA-256
+CLAIM_RETRIES = 3  # searches of one query when other workers keep winning its results
 TRIED_KEPT = 12  # history lines a slot keeps; the keywords prompt shows the last 4
 
 SlotStatus = Literal["open", "accepted", "exhausted", "painted"]
@@ -106,11 +107,17 @@ class SlotWork:
         skip = self.ctx.claims.claimed_urls()  # others' URLs, and those this slot tried in earlier rounds
         found, tried = [], []
         for query in slot["queries"]:
-            result = await search_images(query, want - len(found), self.ctx.licences, providers=self.ctx.providers,
-                                         settings=self.ctx.search, skip=skip)
-            # The claim decides: another slot (or process) may have taken a URL while this search ran.
-            granted = set(self.ctx.claims.claim_urls(owner, [c.url for c in result.candidates]))
-            fresh = [c for c in result.candidates if c.url in granted]
+            fresh = []
+            for _ in range(CLAIM_RETRIES):
+                result = await search_images(query, want - len(found) - len(fresh), self.ctx.licences,
+                                             providers=self.ctx.providers, settings=self.ctx.search, skip=skip)
+                # The claim decides: another slot (or process) may have taken a URL meanwhile. What was
+                # lost is now known to be claimed, so the same query asked again finds other results.
+                urls = [c.url for c in result.candidates]
+                granted = set(self.ctx.claims.claim_urls(owner, urls))
+                fresh += [c for c in result.candidates if c.url in granted]
+                if len(granted) == len(urls):
+                    break
             found += fresh
             if not fresh:
                 tried.append({"query": query, "outcome": "; ".join(result.problems) or "no new licensed images"})
