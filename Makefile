@@ -26,8 +26,18 @@ $(VENV)/.chromium:
 	fi
 	@if command -v chromium >/dev/null 2>&1; then touch $@; fi
 
+# The shared-store tests start a throwaway PostgreSQL server from Debian's package (as the unprivileged
+# postgres user). Installed here when missing (needs root); if it still is, those tests fail and say so.
+$(VENV)/.postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get install -y postgresql || (apt-get update && apt-get install -y postgresql) || \
+		echo "warning: PostgreSQL is missing and could not be installed (as root: apt-get install -y postgresql);" \
+			"the shared-store tests will fail" >&2; \
+	fi
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then touch $@; fi
+
 # Lint and the layers contract first: an upward import or a lint error fails the build before the tests run.
-test: $(VENV)/.installed $(VENV)/.chromium
+test: $(VENV)/.installed $(VENV)/.chromium $(VENV)/.postgresql
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
