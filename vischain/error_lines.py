@@ -11,7 +11,7 @@ from rich.markup import escape
 from agents.backends.chat import BackendError
 from schemas.errors import EXIT_USAGE, UsageError
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, emoji=False)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, emoji=False)
 
 
 class RateColumn(ProgressColumn):

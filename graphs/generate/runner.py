@@ -18,18 +18,25 @@ import asyncio
 import gc
 import os
 import socket
+import tempfile
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image as PILImage
 
 from agents.backends.cache import CachedChatModel, CallCache
 from agents.backends.factory import ModelSpec, open_backend
+from agents.backends.preflight import Prompt, preflight
+from agents.keywords import keyword_messages
 from agents.paint_service import RemotePainter
 from agents.painter import Painter
-from agents.planner import REJECTED
+from agents.planner import REJECTED, planner_messages
 from agents.retrieval.fetch import Fetcher
 from agents.retrieval.policy import FetchPolicy
+from agents.validator import validator_messages
 from graphs.generate.context import GenerateContext
 from graphs.generate.graph import build_generate_graph, initial_state
 from graphs.generate.request import RunRequest
@@ -117,6 +124,7 @@ def _mark_finished(store: RunStore, state: SharedState, specs: tuple[TaskSpec, .
 async def _work(store: RunStore, request: RunRequest, worker: Worker, state: SharedState,
                 specs: dict[str, TaskSpec], on_stage, on_done) -> int:
     """`request.concurrency` loops, each claiming and running one task at a time. Returns model calls."""
+    await asyncio.to_thread(preflight_agents, request)  # a prompt that cannot fit stops the run before it starts
     async with AsyncExitStack() as stack:
         ctx = await _open_context(stack, store, request.profile, state.cache, state.claims, worker, on_stage)
         saver = await stack.enter_async_context(state.checkpointer(store.root))
@@ -146,6 +154,31 @@ async def _work(store: RunStore, request: RunRequest, worker: Worker, state: Sha
 
         await asyncio.gather(*(loop() for _ in range(request.concurrency)))
         return sum(m.calls for m in {id(m): m for m in (ctx.planner, ctx.keywords, ctx.validator)}.values())
+
+
+def preflight_agents(request: RunRequest) -> None:
+    """The largest prompt each agent of this run can be sent, counted with its model's own processor
+    and chat template (agents/backends/preflight.py): BackendError, one line, when one cannot fit."""
+    profile, shape = request.profile, request.profile.generate.plan_shape
+    longest = max(request.specs, key=lambda spec: len(spec.topic))
+    slots = [{"description": "x" * shape.image_chars, "tried": []} for _ in range(shape.largest_task())]
+    with tempfile.TemporaryDirectory(prefix="vischain-preflight-") as scratch:
+        image = Path(scratch) / "largest.png"  # about a large photo: Qwen2-VL-class models count its pixels
+        PILImage.new("RGB", (2048, 1536), (128, 128, 128)).save(image)
+        prompts = {
+            "planner": Prompt(f"the planner prompt of {longest.task_id}",
+                              planner_messages(request.domain, longest.topic, longest.kind,
+                                               profile.generate.planner_may_reject, shape),
+                              reply_tokens=profile.generate.max_new_tokens),
+            "keywords": Prompt(f"a keywords prompt for {len(slots)} images", keyword_messages("x" * shape.title_chars,
+                                                                                                slots),
+                               reply_tokens=profile.generate.keyword_tokens * len(slots)),
+            "validator": Prompt("a validator prompt", validator_messages(str(image), "x" * shape.image_chars,
+                                                                           "correct"),
+                                reply_tokens=profile.generate.keyword_tokens),
+        }
+        for role in AGENT_ROLES:
+            preflight(profile.agent(role), [prompts[role]])
 
 
 async def _renew(state: SharedState, worker: Worker) -> None:

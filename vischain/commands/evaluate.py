@@ -29,7 +29,7 @@ from schemas.task import TaskItem, load_tasks
 from vischain.error_lines import fail, one_line_errors
 from vischain.progress import progress_bar
 
-console = Console()
+console = Console(emoji=False)
 
 ModelFlag = Annotated[Optional[list[str]], typer.Option(
     "--model", help="A model to run (repeatable): tiny:NAME, org/name, openai:NAME@URL, vllm:org/name. "

@@ -28,7 +28,7 @@ from schemas.task import TASK_KINDS
 from vischain.error_lines import one_line_errors
 from vischain.quiet import quiet_known_noise
 
-console = Console()
+console = Console(emoji=False)
 
 
 def generate(

@@ -34,7 +34,7 @@ from schemas.errors import DataError
 from vischain.error_lines import fail
 
 data_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Stories, StoryFrames and their statistics.")
-console = Console()
+console = Console(emoji=False)
 
 
 @data_app.command("stats")

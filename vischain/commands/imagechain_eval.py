@@ -38,7 +38,7 @@ from schemas.errors import DataError
 from vischain.error_lines import fail
 from vischain.progress import progress_bar
 
-console = Console(stderr=True, soft_wrap=True, highlight=False)
+console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 
 class BarProgress:

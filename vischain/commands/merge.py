@@ -14,7 +14,7 @@ from rich.console import Console
 from vischain.error_lines import one_line_errors
 from vischain.merge_runs import merge_runs, open_sources
 
-console = Console()
+console = Console(emoji=False)
 
 
 def merge(

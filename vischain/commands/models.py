@@ -16,7 +16,7 @@ from agents.backends.factory import ModelSpec, open_backend
 from schemas.errors import UsageError
 from vischain.error_lines import one_line_errors
 
-console = Console()
+console = Console(emoji=False)
 
 
 def tiny(cache_dir: Annotated[Optional[Path], typer.Option(help="Where to build; default ~/.cache/vischain")] = None):

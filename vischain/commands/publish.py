@@ -23,7 +23,7 @@ from vischain.error_lines import fail, one_line_errors, stderr
 from vischain.exports import FORMATS, default_folder, export_run
 from vischain.progress import progress_bar
 
-console = Console(highlight=False)
+console = Console(highlight=False, emoji=False)
 SHOWN_PROBLEMS = 5
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -23,7 +23,7 @@ from schemas.task import TASK_KINDS
 from vischain.error_lines import fail, one_line_errors, stderr
 from vischain.review.store import ROLES, STATUSES, ReviewStore
 
-console = Console(highlight=False)
+console = Console(highlight=False, emoji=False)
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Human quality control: review, annotate and quiz a run's tasks in the browser.")
 NAME = re.compile(r"^[\w][\w .@+-]{0,63}$")

@@ -23,7 +23,7 @@ from schemas.run_store import RunStore
 from schemas.task_leases import TaskLeases
 from vischain.error_lines import one_line_errors
 
-console = Console()
+console = Console(emoji=False)
 
 
 def status(

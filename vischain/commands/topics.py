@@ -39,7 +39,7 @@ from schemas.errors import EXIT_INVALID, UsageError
 from schemas.task import TASK_KINDS
 from vischain.error_lines import fail, one_line_errors
 
-console = Console()
+console = Console(emoji=False)
 
 
 def topics(

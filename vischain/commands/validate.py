@@ -39,7 +39,7 @@ def validate(
             table.add_column(column, overflow="fold")  # a path cut by an ellipsis could not be found
         for problem in report.problems:
             table.add_row(_relative(problem.file, path), problem.pointer or "/", problem.message)
-        Console().print(table)
+        Console(emoji=False).print(table)
         raise typer.Exit(EXIT_INVALID)
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.kinds.items()))
-    Console().print(f"valid: {tasks} task(s) ({kinds}), {report.images} image(s)")
+    Console(emoji=False).print(f"valid: {tasks} task(s) ({kinds}), {report.images} image(s)")

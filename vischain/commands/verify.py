@@ -35,7 +35,7 @@ from vischain.commands.evaluate import (
 from vischain.error_lines import fail, one_line_errors
 from vischain.verify_report import write_report
 
-console = Console()
+console = Console(emoji=False)
 SHOWN = 10
 """Rows of the priority list printed; the rest are in priority.jsonl and report.html."""
 

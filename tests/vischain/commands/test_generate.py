@@ -172,3 +172,17 @@ def test_a_server_that_drops_response_format_fails_every_task_with_one_hint(tmp_
     assert result.output.count("may not honour response_format") == 1
     assert "2 task(s) failed" in result.output and endpoint.base_url in result.output
     assert "2 of 2 requested task(s) were not made" in result.output
+
+
+def test_a_prompt_that_cannot_fit_its_model_stops_the_run_before_any_call(tiny_models, tmp_path):
+    """The preflight counts each agent's largest prompt with its model's processor and template."""
+    profile = tmp_path / "long.yaml"
+    profile.write_text((REPO / "benchmark_data" / "profiles" / "demo.yaml").read_text()
+                       .replace("max_new_tokens: 1500", "max_new_tokens: 100000")
+                       .replace("folder: demo_images", f"folder: {REPO / 'benchmark_data' / 'demo_images'}"))
+    result = runner.invoke(app, ["generate", "--domain", "daily", "--config", str(profile), "--tasks", "1",
+                                 "--out", str(tmp_path / "run")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    line = result.output.strip().splitlines()[-1]
+    assert "tiny:llama: the planner prompt of" in line and "over the model's limit of" in line
+    assert not list((tmp_path / "run").glob("tasks/*/*"))
