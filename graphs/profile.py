@@ -58,6 +58,10 @@ class PipelineSettings:
     """Repaints of a slot whose painted image the validator rejected, each from a revised prompt; then
     the slot fails and so does its task. The paper's loop runs "until all images match the task
     context" with no stated bound; 2 bounds a slot to 3 paintings (docs/generation.md)."""
+    paint_exhausted: str = "fail"
+    """When every painting of a slot was rejected: `fail` the task (the paper's loop runs until the
+    images match), or `keep` the last painting with the validator's "no" in its provenance (the demo,
+    whose random validator says no to half of everything)."""
     paint_prompt: str = "model"
     """Who writes the text-to-image prompt: `model`, the keywords VLM from the slot, the task context and
     the rejections so far (the paper's "Qwen model-driven prompt engineering"); `template`, the fixed

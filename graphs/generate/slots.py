@@ -180,16 +180,17 @@ class SlotWork:
             verdict = await check_image(self.ctx.validator, image_path=str(self.ctx.store.root / file),
                                         description=slot["description"], role=slot["role"],
                                         params=settings.judge_params(seed), repair_attempts=settings.repair_attempts)
+            generator = {"model": painted.model, "seed": painted.seed, "prompt": painted.prompt}
+            provenance = painted_line(file, painted.sha256, painted.phash, generator=generator,
+                                      validator=verdict.as_record())
+            image: SlotImage = {"file": file, "sha256": painted.sha256, "phash": painted.phash,
+                                "provenance": provenance}
             if verdict.ok:
-                provenance = painted_line(file, painted.sha256, painted.phash,
-                                          generator={"model": painted.model, "seed": painted.seed,
-                                                     "prompt": painted.prompt},
-                                          validator=verdict.as_record())
-                image: SlotImage = {"file": file, "sha256": painted.sha256, "phash": painted.phash,
-                                    "provenance": provenance}
                 return {**slot, "image": image, "status": "painted", "tried": _trim(tried)}
             reason = verdict.reason
             tried.append({"query": prompt, "outcome": f"painted image rejected by the validator: {reason}"})
+        if settings.paint_exhausted == "keep":  # the last painting, its "no" in provenance for all to see
+            return {**slot, "image": image, "status": "painted", "tried": _trim(tried)}
         raise AgentError("paint", f"slot {slot['key']}: {settings.paint_rounds + 1} painted image(s) rejected "
                                   f"by the validator, the last because: {reason}")
 
