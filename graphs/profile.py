@@ -16,15 +16,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
 from agents.backends.chat import BackendError, SamplingParams
 from agents.backends.factory import ModelSpec
 from agents.planner import PlanShape
 from agents.retrieval.search.settings import OPENVERSE_URL, SearchSettings
 from benchmark_data import PROFILES_DIR
 from benchmark_data import ROOT as BENCHMARK_DATA
-from schemas.errors import UsageError
+from schemas.errors import UsageError, read_yaml
 from schemas.licences import DEFAULT_ALLOW, LicencePolicy
 from schemas.run_claims import NEAR_DUPLICATE_BITS
 from schemas.schema_check import schema_problems
@@ -188,10 +186,7 @@ def load_profile(name_or_path: str, flag: str = "--profile") -> Profile:
         path = PROFILES_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise UsageError(f"{flag}: unknown profile {name_or_path!r}; known: {', '.join(known_profiles())}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UsageError(f"{flag}: {path} is not YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, what="profile")
     problems = schema_problems("profile", data, str(path))
     if problems:
         raise UsageError(str(problems[0]))

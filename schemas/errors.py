@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 EXIT_INVALID = 1
 """The data checked is invalid (validate, publish)."""
 EXIT_USAGE = 2
@@ -33,3 +35,17 @@ def read_json(path: str | Path, what: str = "file"):
         raise DataError(f"{path}: {what} not found") from None
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: not JSON: {err}") from None
+
+
+def read_yaml(path: str | Path, error: type[ValueError] = UsageError, what: str = "file"):
+    """The YAML value in `path`; `error` (one line naming the file) when it is missing, unreadable or
+    not YAML. Every YAML file users write (profiles, domains, topic files, recipes) is read here."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read it: {err}") from None
+    except yaml.YAMLError as err:
+        raise error(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None

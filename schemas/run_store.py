@@ -47,7 +47,7 @@ class RunStore:
     def __init__(self, root: Path):
         self.root = root
         self._append_lock = threading.RLock()
-        self._lock_factory = lambda: _file_lock(self.root / ".append.lock")
+        self._lock_factory = None  # None: a lock on the log file itself; see use_lock
         self._provenance: dict[str, dict] = {}  # file -> last line, as far as read
         self._provenance_offset = 0  # bytes of provenance.jsonl read so far
 
@@ -148,18 +148,22 @@ class RunStore:
 
     # ---- JSONL logs ------------------------------------------------------------------------------
     # Several processes may work on one run. Appends happen under a lock that spans processes (a
-    # file lock here; PostgreSQL's advisory lock when the run's state is there: `use_lock`), after
-    # reading what others appended since this process last looked, so a line is never written twice.
+    # lock on the log file itself; PostgreSQL's advisory lock when the run's state is there:
+    # `use_lock`), after reading what others appended since this process last looked, so a line is
+    # never written twice.
 
     def use_lock(self, lock) -> None:
-        """Serialise appends with `lock()` (a context manager factory) instead of the file lock."""
+        """Serialise appends with `lock()` (a context manager factory) instead of a lock on the log file."""
         self._lock_factory = lock
+
+    def _locked(self, log: Path):
+        return self._lock_factory() if self._lock_factory else _file_lock(log)
 
     def append_provenance(self, lines: list[dict]) -> list[dict]:
         """Append the lines the log does not hold yet (by content); returns those appended."""
         for line in lines:
             require("provenance", line, "provenance.jsonl")
-        with self._append_lock, self._lock_factory():
+        with self._append_lock, self._locked(self.root / "provenance.jsonl"):
             known = self._follow_provenance()
             new = [line for line in lines if known.get(line["file"]) != line]
             if new:
@@ -172,7 +176,7 @@ class RunStore:
         """Record that a task failed, once per task; False when it was recorded before."""
         line = {"time": _now(), **line}
         require("failure", line, "failures.jsonl")
-        with self._append_lock, self._lock_factory():
+        with self._append_lock, self._locked(self.root / "failures.jsonl"):
             if any(old.get("task_id") == line["task_id"] for old in self.read_jsonl("failures.jsonl")):
                 return False
             cut_torn_tail(self.root / "failures.jsonl")
@@ -247,7 +251,8 @@ def package_versions() -> dict[str, str]:
 
 @contextlib.contextmanager
 def _file_lock(path: Path):
-    """An exclusive lock on `path` across this machine's processes (released when the process dies)."""
+    """An exclusive lock on `path` (created if missing) across this machine's processes, released
+    when the process dies."""
     with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from benchmark_data import DOMAINS_DIR
-from schemas.errors import UsageError
+from schemas.errors import UsageError, read_yaml
 from schemas.schema_check import require, schema_problems
 from schemas.task import TASK_KINDS
 
@@ -60,7 +60,7 @@ def load_domain(name: str) -> Domain:
     path = DOMAINS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UsageError(f"--domain: unknown domain {name!r}; known: {', '.join(known_domains())}")
-    domain = yaml.safe_load(path.read_text())
+    domain = read_yaml(path, what="domain")
     topics = domain.get("topics") if isinstance(domain, dict) else None
     for kind in TASK_KINDS:
         items = (topics or {}).get(kind)
@@ -95,10 +95,7 @@ def load_topic_file(path: Path, flag: str = "--topics") -> TopicFile:
     """A topic file, checked; UsageError names the flag, the file and the field."""
     if not path.is_file():
         raise UsageError(f"{flag}: no such file: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UsageError(f"{flag}: {path} is not YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, what="topic file")
     problems = schema_problems("topics", data, str(path))
     if problems:
         raise UsageError(f"{flag}: {problems[0]}")

@@ -61,8 +61,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from agents.backends.chat import BackendError
 from agents.backends.factory import ModelSpec
 from imagechain.data.buckets import EVAL_BUCKETS, SPLITS, TRAIN_BUCKETS
@@ -71,7 +69,7 @@ from imagechain.data.image_modes import IMAGE_MODES
 from imagechain.data.mementos import DOMAINS, INPUTS
 from imagechain.data.render import SCENE_VISUALS
 from imagechain.eval.predict import PredictionSettings
-from schemas.errors import DataError
+from schemas.errors import DataError, read_yaml
 
 BENCHMARKS = ("storyframes", "mementos")
 KNOWN = {"name", "benchmark", "source", "split", "bucket", "limit", "out", "model", "device", "variants",
@@ -212,10 +210,7 @@ def load_recipe(path: str | Path) -> EvalRecipe:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"--recipe: file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise DataError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, DataError, what="recipe")
     if not isinstance(data, dict):
         raise DataError(f"{path}: a recipe is a YAML mapping")
     _known(data, KNOWN, str(path))

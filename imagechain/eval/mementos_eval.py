@@ -25,7 +25,6 @@ Table 1's do.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,7 +36,7 @@ from imagechain.data.story import Story
 from imagechain.eval.config import EvalRecipe, VariantModel
 from imagechain.eval.cue_f1 import CueGraphs, macro, score_record
 from imagechain.eval.jsonl_store import JsonlStore
-from imagechain.eval.pipeline import Progress, extract_keywords, load_graph, open_variant_model, say_predictions
+from imagechain.eval.pipeline import Progress, extract_keywords, load_graph, say_predictions, variant_runs
 from imagechain.eval.predict import (
     FINISHED,
     PREDICTION_KEY,
@@ -46,6 +45,7 @@ from imagechain.eval.predict import (
     PredictionSummary,
     VariantRun,
     base_record,
+    for_each_story,
     prediction_id,
     prompt_hash,
     prompt_messages,
@@ -104,19 +104,9 @@ async def run_mementos_evaluation(recipe: EvalRecipe, variants: dict[str, Varian
 
 async def _predict(recipe: EvalRecipe, variants: dict[str, VariantModel], stories: list[Story],
                    tick: Callable[[int], None]) -> PredictionSummary:
-    opened = {}
-    runs = []
-    try:
-        for name, variant in variants.items():
-            if variant not in opened:
-                opened[variant] = open_variant_model(name, variant, recipe)
-            runs.append(VariantRun(variant=name, backend=opened[variant], model=variant.label,
-                                   scene_visual=recipe.scene_visual_of(name)))
+    async with variant_runs(recipe, variants) as runs:
         return await predict_sequences(stories, runs, recipe.out, recipe.generation, recipe.mementos.chain_output,
                                        recipe.concurrency, tick)
-    finally:
-        for backend in opened.values():
-            await backend.aclose()
 
 
 async def predict_sequences(stories: Sequence[Story], runs: Sequence[VariantRun], out: Path,
@@ -126,18 +116,9 @@ async def predict_sequences(stories: Sequence[Story], runs: Sequence[VariantRun]
     """Every sequence under every run into OUT/predictions.jsonl; chain variants answer turn by turn."""
     store = JsonlStore(out / "predictions.jsonl", PREDICTION_KEY, accept=lambda r: r.get("status") in FINISHED)
     summary = PredictionSummary()
-    slots = asyncio.Semaphore(concurrency)
-    done = 0
-
-    async def one(story: Story, run: VariantRun) -> None:
-        nonlocal done
-        async with slots:
-            await predict_sequence(story, run, store, settings, out / "frames", chain_output, summary)
-        done += 1
-        if progress:
-            progress(done)
-
-    await asyncio.gather(*(one(story, run) for run in runs for story in stories))
+    await for_each_story(stories, runs, lambda story, run: predict_sequence(story, run, store, settings, out / "frames",
+                                                                             chain_output, summary),
+                         concurrency, progress)
     return summary
 
 

@@ -152,8 +152,15 @@ def check_adapter(name: str, adapter: str, image_mode: str) -> None:
 
 async def _predict(recipe: EvalRecipe, variants: dict[str, VariantModel], stories: list[Story], pool: list[Story],
                    tick: Callable[[int], None]) -> PredictionSummary:
-    # The generators are local to this call, so in-process models are freed before the judge loads.
-    opened: dict[VariantModel, ChatModel] = {}  # variants sharing a model and adapter share one loaded model
+    async with variant_runs(recipe, variants) as runs:
+        return await predict_stories(stories, runs, recipe.out, recipe.generation, pool, recipe.concurrency, tick)
+
+
+@contextlib.asynccontextmanager
+async def variant_runs(recipe: EvalRecipe, variants: dict[str, VariantModel]):
+    """One VariantRun per variant, variants sharing a model and adapter sharing one loaded model; the
+    models are closed on the way out, so in-process ones are freed before the judge loads."""
+    opened: dict[VariantModel, ChatModel] = {}
     runs = []
     try:
         for name, variant in variants.items():
@@ -161,7 +168,7 @@ async def _predict(recipe: EvalRecipe, variants: dict[str, VariantModel], storie
                 opened[variant] = open_variant_model(name, variant, recipe)
             runs.append(VariantRun(variant=name, backend=opened[variant], model=variant.label,
                                    scene_visual=recipe.scene_visual_of(name)))
-        return await predict_stories(stories, runs, recipe.out, recipe.generation, pool, recipe.concurrency, tick)
+        yield runs
     finally:
         for backend in opened.values():
             await backend.aclose()

@@ -243,20 +243,27 @@ async def predict_stories(stories: Sequence[Story], runs: Sequence[VariantRun], 
     """Predict every story under every run into OUT/predictions.jsonl (frames under OUT/frames)."""
     store = JsonlStore(out / "predictions.jsonl", PREDICTION_KEY, accept=lambda r: r.get("status") in FINISHED)
     summary = PredictionSummary()
+    await for_each_story(stories, runs, lambda story, run: predict_one(story, run, store, settings, out / "frames",
+                                                                        pool, summary), concurrency, progress)
+    return summary
+
+
+async def for_each_story(stories: Sequence[Story], runs: Sequence[VariantRun], work, concurrency: int,
+                         progress: Callable[[int], None] | None = None) -> None:
+    """await work(story, run) for every story under every run, `concurrency` at a time, counting."""
     slots = asyncio.Semaphore(concurrency)
     done = 0
 
     async def one(story: Story, run: VariantRun) -> None:
         nonlocal done
         async with slots:
-            await predict_one(story, run, store, settings, out / "frames", pool, summary)
+            await work(story, run)
         done += 1
         if progress:
             progress(done)
 
     # Variant-major order: an in-process model stays busy with one variant's prompts at a time.
     await asyncio.gather(*(one(story, run) for run in runs for story in stories))
-    return summary
 
 
 def prediction_id(record: PredictionRecord) -> str:

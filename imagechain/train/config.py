@@ -23,7 +23,7 @@ from imagechain.data.buckets import TRAIN_BUCKETS
 from imagechain.data.conversation import FINETUNED_VARIANTS
 from imagechain.data.image_modes import IMAGE_MODES
 from imagechain.data.render import FORMS, SCENE_VISUALS
-from schemas.errors import DataError
+from schemas.errors import DataError, read_yaml
 
 # The paper's epochs per training bucket (section 5.3): the smaller buckets train longer.
 EPOCHS_BY_BUCKET = {"C2-7": 3, "C2": 5, "C3": 5, "C4-7": 7}
@@ -228,14 +228,7 @@ def load_config(recipe: str | Path | None, overrides: list[str] = ()) -> TrainCo
 
 
 def _read_recipe(path: Path) -> dict:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: recipe file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read recipe: {err}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    raw = read_yaml(path, ConfigError, what="recipe file")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
