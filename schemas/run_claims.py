@@ -86,18 +86,23 @@ class RunClaims:
 
     def claim_urls(self, owner: str, urls: list[str]) -> list[str]:
         """The URLs, in order, that `owner` now holds: new ones, and ones it claimed before."""
-        if not urls:
-            return []
+        return self.claim_url_batch([(owner, urls)])[0]
+
+    def claim_url_batch(self, requests: list[tuple[str, list[str]]]) -> list[list[str]]:
+        """claim_urls for several owners in one transaction (earlier requests win a URL asked twice)."""
+        rows = [(url, owner) for owner, urls in requests for url in urls]
+        if not rows:
+            return [[] for _ in requests]
 
         def claim() -> None:
             start = self.db.query("SELECT COALESCE(MAX(n), 0) FROM url_claims")[0][0]
             self.db.executemany("INSERT INTO url_claims (url, owner, n) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                                [(url, owner, start + i) for i, url in enumerate(urls, 1)])
+                                [(url, owner, start + i) for i, (url, owner) in enumerate(rows, 1)])
             self._catch_up()
 
         with self._lock:
             self.db.atomically(claim)
-            return [url for url in urls if self._urls.get(url) == owner]
+            return [[url for url in urls if self._urls.get(url) == owner] for owner, urls in requests]
 
     def _catch_up(self) -> None:
         """Read the claims made since the last look (in this process or any other)."""
@@ -118,24 +123,30 @@ class RunClaims:
 
     def claim_image(self, owner: str, sha256: str, phash: str) -> str | None:
         """None when `owner` now holds this image; else why not ("duplicate of <sha256> ...")."""
-        bits = int(phash, 16)
+        return self.claim_image_batch([(owner, sha256, phash)])[0]
 
-        def claim() -> str | None:
-            rows = self.db.query("SELECT owner FROM image_claims WHERE sha256 = ?", (sha256,))
-            if rows:
-                return None if rows[0][0] == owner else f"duplicate of {sha256} (held by {rows[0][0]})"
-            near = self._nearest_other(bits, owner)
-            if near is not None:
-                return f"duplicate of {near[0]} (pHash distance {near[1]}, held by {near[2]})"
-            seq = self.db.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM image_claims")[0][0]
-            self.db.execute("INSERT INTO image_claims (sha256, phash, owner, seq) VALUES (?, ?, ?, ?)",
-                            (sha256, _signed(bits), owner, seq))
-            self.db.executemany("INSERT INTO image_bands (band, value, sha256) VALUES (?, ?, ?)",
-                                [(band, (bits >> shift) & mask, sha256)
-                                 for band, (shift, mask) in enumerate(self._bands)])
-            return None
+    def claim_image_batch(self, requests: list[tuple[str, str, str]]) -> list[str | None]:
+        """claim_image for several (owner, sha256, phash) in one transaction, in order: of two near
+        duplicates asked together, the first is kept."""
+        def claim() -> list[str | None]:
+            return [self._claim_image(owner, sha256, int(phash, 16)) for owner, sha256, phash in requests]
 
-        return self.db.atomically(claim)
+        return self.db.atomically(claim) if requests else []
+
+    def _claim_image(self, owner: str, sha256: str, bits: int) -> str | None:
+        """Inside a transaction."""
+        rows = self.db.query("SELECT owner FROM image_claims WHERE sha256 = ?", (sha256,))
+        if rows:
+            return None if rows[0][0] == owner else f"duplicate of {sha256} (held by {rows[0][0]})"
+        near = self._nearest_other(bits, owner)
+        if near is not None:
+            return f"duplicate of {near[0]} (pHash distance {near[1]}, held by {near[2]})"
+        seq = self.db.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM image_claims")[0][0]
+        self.db.execute("INSERT INTO image_claims (sha256, phash, owner, seq) VALUES (?, ?, ?, ?)",
+                        (sha256, _signed(bits), owner, seq))
+        self.db.executemany("INSERT INTO image_bands (band, value, sha256) VALUES (?, ?, ?)",
+                            [(band, (bits >> shift) & mask, sha256) for band, (shift, mask) in enumerate(self._bands)])
+        return None
 
     def _nearest_other(self, bits: int, owner: str) -> tuple[str, int, str] | None:
         """The earliest claimed image of another owner within the distance: (sha256, distance, owner)."""

@@ -66,12 +66,14 @@ class TaskLeases:
                 [(status, t) for t in task_ids]))
 
     def claim(self, worker: str, lease: float) -> str | None:
-        """The first pending task, or a running one whose lease ran out, now leased to `worker`."""
+        """The first pending task, or one another worker holds whose lease ran out, now leased to
+        `worker` (never its own: a worker too busy to renew in time is still working on it)."""
         now = self.clock()
 
         def take() -> str | None:
             rows = self.db.query("SELECT task_id FROM task_leases WHERE status = 'pending' OR "
-                                 "(status = 'running' AND lease_until < ?) ORDER BY seq LIMIT 1", (now,))
+                                 "(status = 'running' AND lease_until < ? AND worker != ?) ORDER BY seq LIMIT 1",
+                                 (now, worker))
             if not rows:
                 return None
             self.db.execute("UPDATE task_leases SET status = 'running', worker = ?, lease_until = ?, "
@@ -101,9 +103,13 @@ class TaskLeases:
             return count
         return self.db.atomically(give_back)
 
-    def open_tasks(self) -> int:
-        """Tasks pending or running (with a live lease or not)."""
-        return self.db.query("SELECT COUNT(*) FROM task_leases WHERE status IN ('pending', 'running')")[0][0]
+    def open_tasks(self, besides: str | None = None) -> int:
+        """Tasks pending or running (with a live lease or not); with `besides`, not counting the
+        tasks that worker is running (it will finish those itself)."""
+        if besides is None:
+            return self.db.query("SELECT COUNT(*) FROM task_leases WHERE status IN ('pending', 'running')")[0][0]
+        return self.db.query("SELECT COUNT(*) FROM task_leases WHERE status = 'pending' OR "
+                             "(status = 'running' AND worker != ?)", (besides,))[0][0]
 
     def status(self) -> LeaseStatus:
         now, result = self.clock(), LeaseStatus(counts=dict.fromkeys(STATUSES, 0))

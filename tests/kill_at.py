@@ -1,6 +1,6 @@
 """Run a vischain command that kills itself (SIGKILL) at an exact moment, for the resume tests.
 
-    python -m tests.kill_at claim 5 generate --domain ...     # after the 5th image claim is committed
+    python -m tests.kill_at claim 3 generate --domain ...     # after the 3rd image claim is committed
     python -m tests.kill_at paint 1 generate ...              # after the 1st painted image is on disk
     python -m tests.kill_at writes 7 generate ...             # after the 7th checkpoint writes, before the checkpoint
 
@@ -23,7 +23,7 @@ from vischain.cli import app
 
 MOMENTS = {
     # during fetch: an image is claimed for its slot, its file not yet written, the step not checkpointed
-    "claim": (RunClaims, "claim_image"),
+    "claim": (RunClaims, "claim_image_batch"),
     # during paint: the painted file is on disk, the slot not yet checkpointed
     "paint": (Painter, "_paint"),
     # between checkpoint writes: a node's writes are saved, the checkpoint that applies them is not

@@ -36,7 +36,7 @@ from urllib.request import url2pathname
 
 import httpx
 
-from agents.retrieval.decode import SNIFF_BYTES, prepare_image, require_image
+from agents.retrieval.decode import SNIFF_BYTES, PreparedImage, prepare_image, require_image
 from agents.retrieval.guard import guarded_transport
 from agents.retrieval.policy import FetchPolicy, Refused
 from agents.retrieval.search.candidate import Candidate
@@ -73,6 +73,15 @@ class Kept:
                 "source_url": c.provenance_source_url, "page_url": c.page_url,
                 "licence": c.licence.record() if c.licence else None, "creator": c.creator,
                 "attribution": c.attribution, "synthetic": False, "generator": None, "validator": None}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A decoded image waiting for its claim (lives for one fetch_for call)."""
+
+    candidate: Candidate
+    image: PreparedImage
+    download_sha: str
 
 
 @dataclass(frozen=True)
@@ -125,45 +134,63 @@ class Fetcher:
 
     async def fetch_all(self, candidates: list[Candidate], folder: str | Path,
                         owner: str | None = None) -> list[Kept | Rejected]:
-        """One outcome per candidate, in order; concurrency bounded by the policy."""
-        return list(await asyncio.gather(*(self.fetch(c, folder, owner) for c in candidates)))
+        """One outcome per candidate, in order, all for `owner` (default: each candidate's URL)."""
+        return await self.fetch_for([(c, owner or f"url:{c.url}") for c in candidates], folder)
 
     async def fetch(self, candidate: Candidate, folder: str | Path, owner: str | None = None) -> Kept | Rejected:
         """Download, check and save one candidate under `run_dir/folder` for `owner` (default: the
         candidate's URL); never raises on bad input from the web."""
+        return (await self.fetch_all([candidate], folder, owner))[0]
+
+    async def fetch_for(self, wanted: list[tuple[Candidate, str]], folder: str | Path) -> list[Kept | Rejected]:
+        """Download and decode every (candidate, owner) concurrently, then claim all the images in one
+        transaction and write those claimed: one outcome per candidate, in order. Never raises on bad
+        input from the web."""
         if Path(folder).is_absolute():
             raise ValueError(f"folder: must be relative to the run folder, got {folder}")
+        prepared = await asyncio.gather(*(self._guarded(self._prepare(c, owner), c) for c, owner in wanted))
+        ready = [(i, item) for i, item in enumerate(prepared) if not isinstance(item, Rejected)]
+        refusals = await asyncio.get_running_loop().run_in_executor(
+            self._workers, self.claims.claim_image_batch,
+            [(wanted[i][1], item.image.sha256, item.image.phash) for i, item in ready])
+        outcomes: list[Kept | Rejected] = list(prepared)
+        for (i, item), refusal in zip(ready, refusals):
+            outcomes[i] = Rejected(item.candidate, refusal) if refusal else \
+                await self._guarded(self._write(item, wanted[i][1], Path(folder)), item.candidate)
+        return outcomes
+
+    async def _guarded(self, work, candidate: Candidate):
+        """The contract: a reason, never an escaped exception."""
         try:
-            return await self._fetch(candidate, Path(folder), owner or f"url:{candidate.url}")
+            return await work
         except Refused as refusal:
             return Rejected(candidate, str(refusal))
-        except Exception as err:  # the contract: a reason, never an escaped exception
+        except Exception as err:
             log.warning("fetch %s: unexpected %s", candidate.url, type(err).__name__, exc_info=True)
             return Rejected(candidate, f"unexpected error: {type(err).__name__}: {err}"[:300])
 
-    async def _fetch(self, candidate: Candidate, folder: Path, owner: str) -> Kept:
+    async def _prepare(self, candidate: Candidate, owner: str) -> _Prepared:
         if reason := self.licences.refusal(candidate.licence):
             raise Refused(reason)
         data = await self._download(candidate)
-        return await asyncio.get_running_loop().run_in_executor(self._workers, self._keep, candidate, data, folder,
-                                                          owner)
+        return await asyncio.get_running_loop().run_in_executor(self._workers, self._decode, candidate, data, owner)
 
-    def _keep(self, candidate: Candidate, data: bytearray, folder: Path, owner: str) -> Kept:
-        """In a worker thread: decode and check, claim, write. The claim is one transaction, so two
-        copies of an image finishing together (in this process or another) cannot both be kept."""
+    def _decode(self, candidate: Candidate, data: bytearray, owner: str) -> _Prepared:
+        """In a worker thread: decode and check (the same bytes again, for someone else: refused unread)."""
         download_sha = hashlib.sha256(data).hexdigest()
         with self._lock:
             earlier = self._download_sha.get(download_sha)
-        if earlier and earlier[1] != owner:  # the same bytes again, for someone else: skip decoding
+        if earlier and earlier[1] != owner:
             raise Refused(f"duplicate of {earlier[0]} (held by {earlier[1]})")
-        image = prepare_image(data, self.policy)
-        if refusal := self.claims.claim_image(owner, image.sha256, image.phash):
-            raise Refused(refusal)
+        return _Prepared(candidate, prepare_image(data, self.policy), download_sha)
+
+    async def _write(self, item: _Prepared, owner: str, folder: Path) -> Kept:
         with self._lock:
-            self._download_sha[download_sha] = (image.sha256, owner)
-        relative = folder / f"{image.sha256}.{image.extension}"
-        write_atomically(self.run_dir / relative, image.data, fsync=False)
-        return Kept(candidate, self.run_dir / relative, relative.as_posix(), image.sha256, image.phash,
+            self._download_sha[item.download_sha] = (item.image.sha256, owner)
+        image, relative = item.image, folder / f"{item.image.sha256}.{item.image.extension}"
+        await asyncio.get_running_loop().run_in_executor(
+            self._workers, lambda: write_atomically(self.run_dir / relative, image.data, fsync=False))
+        return Kept(item.candidate, self.run_dir / relative, relative.as_posix(), image.sha256, image.phash,
                     image.width, image.height)
 
     async def _download(self, candidate: Candidate) -> bytearray:

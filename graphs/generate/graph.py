@@ -92,11 +92,11 @@ def build_generate_graph(ctx: GenerateContext) -> StateGraph:
 
     async def search(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "search")
-        return {"slots": await _each(state["slots"], "open", lambda slot: work.search(slot, state["task_id"]))}
+        return {"slots": await work.search(state["slots"], state["task_id"])}
 
     async def fetch(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "fetch")
-        return {"slots": await _each(state["slots"], "open", lambda slot: work.fetch(slot, state["task_id"]))}
+        return {"slots": await work.fetch(state["slots"], state["task_id"])}
 
     async def validate(state: TaskState) -> dict:
         ctx.on_stage(state["task_id"], "validate")

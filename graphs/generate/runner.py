@@ -140,8 +140,8 @@ async def _work(store: RunStore, request: RunRequest, worker: Worker, state: Sha
             while True:
                 task_id = await asyncio.to_thread(state.leases.claim, worker.name, worker.lease)
                 if task_id is None:
-                    if not await asyncio.to_thread(state.leases.open_tasks):
-                        return
+                    if not await asyncio.to_thread(state.leases.open_tasks, worker.name):
+                        return  # what is left is this worker's own, in its other loops
                     await asyncio.sleep(POLL_SECONDS)  # another worker holds the rest; its lease may run out
                     continue
                 store.remove_stale_staging(task_id)  # a dead worker's half-written folder of this task

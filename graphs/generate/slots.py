@@ -15,6 +15,7 @@ repainted from a revised prompt, at most `paint_rounds` times (docs/generation.m
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
@@ -97,46 +98,77 @@ class SlotWork:
     def __init__(self, ctx: GenerateContext):
         self.ctx = ctx
 
-    async def search(self, slot: Slot, task_id: str) -> Slot:
-        """Candidates for the slot's queries, most specific query first, claimed for this slot.
+    async def search(self, slots: list[Slot], task_id: str) -> list[Slot]:
+        """Candidates for every open slot's queries, most specific query first, claimed for each slot
+        in one transaction per pass.
 
         URLs claimed by any slot of the run are skipped (concurrent slots with similar queries would
-        otherwise all fetch the same top results), this slot's earlier rounds included.
+        otherwise all fetch the same top results), this slot's earlier rounds included. A URL another
+        worker claimed meanwhile is lost to it: the slots that lost one search again (what was lost is
+        now known to be claimed), at most CLAIM_RETRIES times.
         """
-        want, owner = self.ctx.settings.candidates_per_slot, owner_of(task_id, slot)
-        skip = self.ctx.claims.claimed_urls()  # others' URLs, and those this slot tried in earlier rounds
+        found: dict[int, list[Candidate]] = {}
+        tried: dict[int, list[Tried]] = {}
+        todo = [i for i, slot in enumerate(slots) if slot["status"] == "open"]
+        for _ in range(CLAIM_RETRIES):
+            picked: dict[int, list[Candidate]] = {}
+            taken_here: set[str] = set()  # two slots of this task asking for one URL: the first gets it
+            for i in todo:
+                picked[i], lines = await self._find(slots[i], len(found.get(i, [])), taken_here)
+                tried.setdefault(i, []).extend(lines)
+                taken_here.update(c.url for c in picked[i])
+            granted = self.ctx.claims.claim_url_batch(
+                [(owner_of(task_id, slots[i]), [c.url for c in picked[i]]) for i in todo])
+            lost = []
+            for i, urls in zip(todo, granted):
+                keep = set(urls)
+                found.setdefault(i, []).extend(c for c in picked[i] if c.url in keep)
+                if len(keep) < len(picked[i]):
+                    lost.append(i)
+            todo = lost
+            if not todo:
+                break
+        updated = list(slots)
+        for i in found:
+            updated[i] = {**slots[i], "candidates": [asdict(c) for c in found[i]],
+                          "tried": _trim(slots[i]["tried"] + tried[i])}
+        return updated
+
+    async def _find(self, slot: Slot, have: int, taken_here: set[str]) -> tuple[list[Candidate], list[Tried]]:
+        """Unclaimed candidates for the slot's queries, enough to reach `candidates_per_slot`."""
+        want = self.ctx.settings.candidates_per_slot - have
+        skip = _Both(self.ctx.claims.claimed_urls(), taken_here)
         found, tried = [], []
         for query in slot["queries"]:
-            fresh = []
-            for _ in range(CLAIM_RETRIES):
-                result = await search_images(query, want - len(found) - len(fresh), self.ctx.licences,
-                                             providers=self.ctx.providers, settings=self.ctx.search, skip=skip)
-                # The claim decides: another slot (or process) may have taken a URL meanwhile. What was
-                # lost is now known to be claimed, so the same query asked again finds other results.
-                urls = [c.url for c in result.candidates]
-                granted = set(self.ctx.claims.claim_urls(owner, urls))
-                fresh += [c for c in result.candidates if c.url in granted]
-                if len(granted) == len(urls):
-                    break
+            if want - len(found) <= 0:
+                break
+            result = await search_images(query, want - len(found), self.ctx.licences, providers=self.ctx.providers,
+                                         settings=self.ctx.search, skip=skip)
+            fresh = [c for c in result.candidates if c.url not in skip]
             found += fresh
             if not fresh:
                 tried.append({"query": query, "outcome": "; ".join(result.problems) or "no new licensed images"})
-            if len(found) >= want:
-                break
-        return {**slot, "candidates": [asdict(c) for c in found], "tried": _trim(slot["tried"] + tried)}
+        return found, tried
 
-    async def fetch(self, slot: Slot, task_id: str) -> Slot:
-        candidates = [_candidate(c) for c in slot["candidates"]]
-        outcomes = await self.ctx.fetcher.fetch_all(candidates, POOL, owner=owner_of(task_id, slot))
-        kept, tried = [], []
-        for candidate, outcome in zip(candidates, outcomes):
+    async def fetch(self, slots: list[Slot], task_id: str) -> list[Slot]:
+        """Every open slot's candidates downloaded and decoded together, their images claimed in one
+        transaction (of two copies of one image, the first slot's is kept), each kept in the pool."""
+        todo = [i for i, slot in enumerate(slots) if slot["status"] == "open"]
+        wanted = [(i, _candidate(c)) for i in todo for c in slots[i]["candidates"]]
+        outcomes = await self.ctx.fetcher.fetch_for([(c, owner_of(task_id, slots[i])) for i, c in wanted], POOL)
+        kept: dict[int, list[SlotImage]] = {i: [] for i in todo}
+        tried: dict[int, list[Tried]] = {i: [] for i in todo}
+        for (i, candidate), outcome in zip(wanted, outcomes):
             if isinstance(outcome, Kept):
-                kept.append({"url": candidate.url, "title": candidate.title, "file": outcome.file,
-                             "sha256": outcome.sha256, "phash": outcome.phash, "provenance": outcome.provenance()})
+                kept[i].append({"url": candidate.url, "title": candidate.title, "file": outcome.file,
+                                "sha256": outcome.sha256, "phash": outcome.phash, "provenance": outcome.provenance()})
             else:
-                tried.append({"url": candidate.url, "query": candidate.title or candidate.url,
-                              "outcome": f"not fetched: {outcome.reason}"})
-        return {**slot, "candidates": [], "kept": kept, "tried": _trim(slot["tried"] + tried)}
+                tried[i].append({"url": candidate.url, "query": candidate.title or candidate.url,
+                                 "outcome": f"not fetched: {outcome.reason}"})
+        updated = list(slots)
+        for i in todo:
+            updated[i] = {**slots[i], "candidates": [], "kept": kept[i], "tried": _trim(slots[i]["tried"] + tried[i])}
+        return updated
 
     async def validate(self, slot: Slot, task_seed: int) -> Slot:
         """The first kept image the validator accepts wins; then count the round."""
@@ -205,6 +237,23 @@ class SlotWork:
                                         rejections=rejections, params=settings.paint_prompt_params(seed),
                                         max_chars=settings.paint_prompt_chars,
                                         repair_attempts=settings.repair_attempts)
+
+
+class _Both(Collection[str]):
+    """Two collections of URLs read as one, without copying either (the run's claims grow large)."""
+
+    def __init__(self, first: Collection[str], second: Collection[str]):
+        self.first, self.second = first, second
+
+    def __contains__(self, url: object) -> bool:
+        return url in self.first or url in self.second
+
+    def __iter__(self):
+        yield from self.first
+        yield from self.second
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.second)
 
 
 def owner_of(task_id: str, slot: Slot) -> str:

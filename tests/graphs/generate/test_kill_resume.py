@@ -28,7 +28,7 @@ def run(args: list[str], kill: tuple[str, int] | None = None) -> subprocess.Comp
                           timeout=300)
 
 
-@pytest.mark.parametrize("moment, count", [("claim", 4), ("paint", 1), ("writes", 9)])
+@pytest.mark.parametrize("moment, count", [("claim", 3), ("paint", 1), ("writes", 9)])
 def test_a_kill_at_any_moment_resumes_into_a_valid_run(tiny_models, drawn_image_folder, tmp_path, moment, count):
     out = tmp_path / "run"
     # The validator rejects every second image and a slot fetches one a round: slots search again, and

@@ -61,7 +61,7 @@ def test_a_killed_workers_tasks_are_finished_by_the_other_after_its_lease(reques
     out = tmp_path / "run"
     with AgentServer(latency=0.2) as server:
         profile = scripted_profile(tmp_path, server.base_url, images=drawn_image_folder)
-        args = generate_args(profile, out, "--lease", "3", *store_flags(request, store))
+        args = generate_args(profile, out, "--lease", "5", *store_flags(request, store))
         first = subprocess.Popen(args, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
         while not (out / "state.sqlite").exists() and not server.answered and time.monotonic() < deadline:
@@ -72,7 +72,8 @@ def test_a_killed_workers_tasks_are_finished_by_the_other_after_its_lease(reques
         first.send_signal(signal.SIGKILL)
         first.wait()
         stdout, stderr = second.communicate(timeout=600)
-        assert second.returncode == 0, stdout[-2000:] + stderr[-2000:]
+        failures = (out / "failures.jsonl").read_text() if (out / "failures.jsonl").exists() else ""
+        assert second.returncode == 0, stdout[-2000:] + stderr[-2000:] + failures
     assert_made_once(out)
 
 
