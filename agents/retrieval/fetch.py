@@ -149,14 +149,24 @@ class Fetcher:
         if Path(folder).is_absolute():
             raise ValueError(f"folder: must be relative to the run folder, got {folder}")
         prepared = await asyncio.gather(*(self._guarded(self._prepare(c, owner), c) for c, owner in wanted))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._workers, self._claim_and_write, prepared, [owner for _, owner in wanted], Path(folder))
+
+    def _claim_and_write(self, prepared: list, owners: list[str], folder: Path) -> list[Kept | Rejected]:
+        """In a worker thread: one claim transaction for every decoded image, then the claimed ones
+        written to the pool (one trip to a thread for all of them)."""
         ready = [(i, item) for i, item in enumerate(prepared) if not isinstance(item, Rejected)]
-        refusals = await asyncio.get_running_loop().run_in_executor(
-            self._workers, self.claims.claim_image_batch,
-            [(wanted[i][1], item.image.sha256, item.image.phash) for i, item in ready])
+        refusals = self.claims.claim_image_batch([(owners[i], item.image.sha256, item.image.phash)
+                                                  for i, item in ready])
         outcomes: list[Kept | Rejected] = list(prepared)
         for (i, item), refusal in zip(ready, refusals):
-            outcomes[i] = Rejected(item.candidate, refusal) if refusal else \
-                await self._guarded(self._write(item, wanted[i][1], Path(folder)), item.candidate)
+            if refusal:
+                outcomes[i] = Rejected(item.candidate, refusal)
+                continue
+            try:
+                outcomes[i] = self._write(item, owners[i], folder)
+            except OSError as err:
+                outcomes[i] = Rejected(item.candidate, f"cannot write: {err.strerror or err}")
         return outcomes
 
     async def _guarded(self, work, candidate: Candidate):
@@ -184,12 +194,11 @@ class Fetcher:
             raise Refused(f"duplicate of {earlier[0]} (held by {earlier[1]})")
         return _Prepared(candidate, prepare_image(data, self.policy), download_sha)
 
-    async def _write(self, item: _Prepared, owner: str, folder: Path) -> Kept:
+    def _write(self, item: _Prepared, owner: str, folder: Path) -> Kept:
         with self._lock:
             self._download_sha[item.download_sha] = (item.image.sha256, owner)
         image, relative = item.image, folder / f"{item.image.sha256}.{item.image.extension}"
-        await asyncio.get_running_loop().run_in_executor(
-            self._workers, lambda: write_atomically(self.run_dir / relative, image.data, fsync=False))
+        write_atomically(self.run_dir / relative, image.data, fsync=False)
         return Kept(item.candidate, self.run_dir / relative, relative.as_posix(), image.sha256, image.phash,
                     image.width, image.height)
 
