@@ -130,7 +130,7 @@ def test_a_bad_topic_file_is_one_line_exit_2_naming_file_and_field(tmp_path, cha
 
 def test_a_missing_or_broken_topic_file_is_one_line_exit_2(tmp_path):
     for path, message in ((tmp_path / "none.yaml", "--topics: no such file"),
-                          (tmp_path / "broken.yaml", "is not YAML")):
+                          (tmp_path / "broken.yaml", "not valid YAML")):
         if path.name == "broken.yaml":
             path.write_text("topics: [unclosed")
         result = runner.invoke(app, ["generate", "--domain", "daily", "--profile", "demo", "--topics", str(path),
