@@ -74,9 +74,11 @@ def measure(work: Path, profile: Path, tasks: int, concurrency: int, name: str, 
     wall = time.perf_counter() - wall
     cpu = time.process_time() - cpu + _children_cpu() - children
     made = sum(summary.done.values())
-    assert made == tasks and summary.painted == 0, (summary.done, summary.failed, summary.failures[:2])
+    assert made == tasks, (summary.done, summary.failed, summary.failures[:2])
+    # Every image is accepted, but a slot can still run out of rounds when other slots keep winning the
+    # same few URLs or near-duplicate drawings; it is then painted, and that CPU is counted: say so.
     return {"tasks": made, "seconds": wall, "rate": made / wall, "cpu_ms": 1000 * cpu / made,
-            "calls": summary.model_calls}
+            "calls": summary.model_calls, "painted": summary.painted}
 
 
 def _children_cpu() -> float:
@@ -159,7 +161,8 @@ def report_workers(args, one: dict, many: dict) -> None:
           f"store {args.store}")
     for name, result in (("1 worker ", one), (f"{args.workers} workers", many)):
         print(f"{name}: {result['tasks']:4d} tasks in {result['seconds']:6.2f} s = {result['rate']:6.2f} tasks/s, "
-              f"CPU {result['cpu_ms']:5.1f} ms/task (every process)")
+              f"CPU {result['cpu_ms']:5.1f} ms/task (every process)"
+              + (f", {result['painted']} images painted (their CPU included)" if result["painted"] else ""))
     ratio = many["rate"] / one["rate"]
     print(f"{args.workers} workers vs 1: {ratio:4.2f}x   (target >= 1.6x with 2 workers)  "
           f"{'ok' if ratio >= 1.6 or args.workers != 2 else 'MISS'}")

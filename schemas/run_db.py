@@ -30,7 +30,8 @@ from schemas.errors import UsageError
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RECONNECT_SECONDS = 120.0
 """How long a worker waits for a restarted PostgreSQL server before it gives up."""
-ADVISORY_LOCK = 0x76697363  # "visc": one lock per run schema, taken by every write transaction
+ADVISORY_LOCK = 0x76697363  # "visc", paired with a hash of the run's schema: one lock per run, taken by every write
+# transaction (runs sharing a database do not wait for each other)
 
 
 class StoreUnavailable(RuntimeError):
@@ -183,7 +184,7 @@ class PostgresRunDB(RunDB):
             self._in_transaction = True
             try:
                 with self._conn.transaction():
-                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK,))
+                    self._conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ADVISORY_LOCK, self.schema))
                     yield
             finally:
                 self._in_transaction = False

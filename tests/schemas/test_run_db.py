@@ -4,6 +4,7 @@ call cache, and their use by several processes at once (every test runs on both 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 
 from agents.backends.cache import CallCache
 from agents.backends.chat import ChatResult, Usage
@@ -82,3 +83,19 @@ def test_processes_racing_for_tasks_and_images_each_get_distinct_ones(run_db_fac
     images = [n for _, _, won in outcomes for n in won]
     # 20 images whose pHashes differ in few bits: each claimed once, and near-duplicates refused
     assert len(images) == len(set(images)) and images
+
+
+def test_two_runs_in_one_database_do_not_wait_for_each_other(postgres):
+    """Every write transaction takes its run's lock: a run holding it must not stall another run."""
+    from schemas.run_db import open_run_db
+
+    first = RunClaims(open_run_db(postgres.url, schema="run_lock_first"))
+    second = RunClaims(open_run_db(postgres.url, schema="run_lock_second"))
+    with first.db.transaction():  # the first run's lock held...
+        done = threading.Event()
+        writer = threading.Thread(target=lambda: (second.claim_urls("t1/q1_a", ["u1"]), done.set()))
+        writer.start()
+        assert done.wait(timeout=10), "the second run waited for the first run's lock"
+    writer.join()
+    first.close()
+    second.close()
