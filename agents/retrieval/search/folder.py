@@ -23,7 +23,8 @@ from pathlib import Path
 
 from agents.retrieval.search.candidate import Candidate
 from agents.retrieval.search.settings import SearchSettings
-from schemas.licences import LicencePolicy, parse_licence
+from schemas.licence_grammar import parse_licence
+from schemas.licences import LicencePolicy
 
 LICENCE_FILE = "licenses.jsonl"
 TEXT_FIELDS = ("licence", "license", "version", "creator", "title", "page_url", "source", "source_url", "attribution")

@@ -13,7 +13,8 @@ import httpx
 
 from agents.retrieval.search.candidate import Candidate, as_int, is_web_url
 from agents.retrieval.search.settings import ProviderError, SearchSettings
-from schemas.licences import LicencePolicy, parse_licence
+from schemas.licence_grammar import parse_licence
+from schemas.licences import LicencePolicy
 
 # Anonymous clients get at most 20 results a page; an authenticated one up to 500 (API docs).
 ANONYMOUS_PAGE_SIZE = 20
