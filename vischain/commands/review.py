@@ -21,7 +21,8 @@ from rich.table import Table
 from schemas.errors import UsageError
 from schemas.task import TASK_KINDS
 from vischain.error_lines import fail, one_line_errors, stderr
-from vischain.review.store import ROLES, STATUSES, ReviewStore
+from vischain.review.records import ROLES, STATUSES
+from vischain.review.store import ReviewStore
 
 console = Console(highlight=False, emoji=False)
 app = typer.Typer(no_args_is_help=True, add_completion=False,

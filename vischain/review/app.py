@@ -43,7 +43,8 @@ from vischain.review.candidates import swap_candidates
 from vischain.review.catalog import Catalog, Entry
 from vischain.review.edits import Editor, EditRefused
 from vischain.review.metrics import kind_chart_svg, kind_metrics, metrics_csv, share_text, task_metrics
-from vischain.review.store import STATUSES, Conflict, HumanAnswer, Reviewer, ReviewStore, TaskState
+from vischain.review.records import STATUSES, Conflict, HumanAnswer, Reviewer, TaskState
+from vischain.review.store import ReviewStore
 from vischain.review.views import QueueFilter, next_in_queue, queue_page, queue_row, task_view
 
 HERE = Path(__file__).parent

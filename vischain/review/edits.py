@@ -40,7 +40,8 @@ from schemas.schema_check import schema_problems
 from schemas.task import Task, task_images, task_json_text, task_texts, task_turns, with_image, with_text, with_truth
 from vischain.review.candidates import SwapCandidate, slot_key, task_image_lines
 from vischain.review.catalog import Catalog
-from vischain.review.store import Conflict, Reviewer, ReviewStore, text_sha256
+from vischain.review.records import Conflict, Reviewer
+from vischain.review.store import ReviewStore, text_sha256
 
 STAGING = ".review-staging"
 """Run-relative folder where edits are staged to be validated; hidden, so no task walk ever sees it."""

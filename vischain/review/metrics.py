@@ -25,7 +25,8 @@ from graphs.profile import ReviewSettings
 from schemas.errors import UsageError
 from schemas.task import TASK_KINDS
 from vischain.review.catalog import Catalog, Entry
-from vischain.review.store import Accuracy, ReviewStore, TaskState
+from vischain.review.records import Accuracy, TaskState
+from vischain.review.store import ReviewStore
 
 
 @dataclass(frozen=True)

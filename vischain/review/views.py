@@ -16,7 +16,7 @@ from agents.protocol.prompts import PROMPTS
 from agents.protocol.turns import Question, task_script
 from schemas.task import TaskItem, TextField, task_images, task_texts, task_turns
 from vischain.review.catalog import Catalog, Entry, Evidence
-from vischain.review.store import Accuracy, TaskState
+from vischain.review.records import Accuracy, TaskState
 
 PAGE_SIZE = 100
 """Queue rows per page."""

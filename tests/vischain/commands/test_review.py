@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from tests.oracle_runs import make_run
 from vischain.cli import app
-from vischain.review.store import HumanAnswer, ReviewStore
+from vischain.review.records import HumanAnswer
+from vischain.review.store import ReviewStore
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}

@@ -17,7 +17,8 @@ from vischain.review import edits as edits_module
 from vischain.review.candidates import swap_candidates
 from vischain.review.catalog import Catalog
 from vischain.review.edits import Editor, EditRefused
-from vischain.review.store import Conflict, ReviewStore
+from vischain.review.records import Conflict
+from vischain.review.store import ReviewStore
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from vischain.review.metrics import (
     quiz_threshold,
     task_metrics,
 )
-from vischain.review.store import Accuracy, HumanAnswer, ReviewStore
+from vischain.review.records import Accuracy, HumanAnswer
+from vischain.review.store import ReviewStore
 
 
 def test_model_accuracy_follows_the_truth_an_edit_moves(tmp_path):

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from vischain.review.store import Conflict, HumanAnswer, ReviewStore
+from vischain.review.records import Conflict, HumanAnswer
+from vischain.review.store import ReviewStore
 
 
 @pytest.fixture
