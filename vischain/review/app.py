@@ -3,12 +3,10 @@ in-page actions. `vischain review serve` runs it under uvicorn; tests and the be
 
     app = create_app(Path("runs/eng"), quiz_threshold=0.75)
 
-Access (docs/review.md, "Security"): a person signs in once with the one-time link `vischain review
-add-reviewer` printed; the session is a signed cookie (SameSite=Strict, HttpOnly). Every route but
-the sign-in page and the static files answers 401 without a session and 403 to another role; every
-POST must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token) or gets 403.
-Images are looked up by content hash in the run's own files; no part of a request becomes a path.
-Pages are sent with a Content-Security-Policy that allows scripts from this server only.
+Here: the routes, sign-in, images, and the reviewers' pages (step 1's queue and task page with its
+edits, step 2's metrics). Sessions, roles and CSRF are in web.py; annotators and the quiz in
+answering.py. Images are looked up by content hash in the run's own files; no part of a request
+becomes a path.
 
 Blocking work (SQLite, task files, image labelling) runs in Starlette's thread pool, so several
 people can work at once.
@@ -19,14 +17,12 @@ from __future__ import annotations
 import difflib
 import re
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -34,51 +30,39 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agents.protocol.labels import labelled_image
-from agents.protocol.turns import task_script
 from schemas.task import TASK_KINDS, task_images
+from vischain.review.answering import annotate_list, annotator_flag, answer_page, quiz_list, submit_answers
 from vischain.review.candidates import swap_candidates
 from vischain.review.catalog import Catalog, Entry
 from vischain.review.edits import Editor, EditRefused
 from vischain.review.metrics import kind_chart_svg, kind_metrics, metrics_csv, share_text, task_metrics
-from vischain.review.records import STATUSES, Conflict, HumanAnswer, Reviewer, TaskState
+from vischain.review.records import STATUSES, Conflict, Reviewer
 from vischain.review.store import ReviewStore
 from vischain.review.views import QueueFilter, next_in_queue, queue_page, queue_row, task_view
+from vischain.review.web import (
+    HOME,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    BadRequest,
+    Review,
+    SecurityHeaders,
+    allowed,
+    csrf_ok,
+    form_int,
+    form_text,
+    message_page,
+    not_found,
+    render,
+    signed_in,
+    task_route,
+)
 
 HERE = Path(__file__).parent
-SESSION_COOKIE = "vischain_review"
-SESSION_SECONDS = 12 * 3600
-"""A working day; then the person signs in again with a new link."""
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 LABEL = re.compile(r"^(?:[A-Z]|[1-9][0-9]?)$")
 """A label the protocol draws: a letter (IOMR) or a number from 1 (ITMR, ICIR)."""
-HOME = {"reviewer": "/queue", "annotator": "/annotate", "quiz": "/quiz"}
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-                                 b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),  # the sign-in link's token must not travel in a Referer
-]
-
-
-@dataclass
-class Review:
-    """What every handler needs; one per app, at `app.state.review`."""
-
-    catalog: Catalog
-    store: ReviewStore
-    editor: Editor
-    templates: Jinja2Templates
-    quiz_threshold: float
-    labels_dir: Path
-    """Labelled copies of candidate images, drawn on first view (content-addressed)."""
-
-
-class BadRequest(Exception):
-    """A request a page cannot have sent (a missing field, a label no choice has): 400 with the reason."""
 
 
 def create_app(run_dir: Path, quiz_threshold: float) -> Starlette:
@@ -117,80 +101,6 @@ def create_app(run_dir: Path, quiz_threshold: float) -> Starlette:
     app = Starlette(routes=routes, middleware=middleware)
     app.state.review = review
     return app
-
-
-class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every response, and no-store to pages (they show live state)."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += SECURITY_HEADERS
-                if any(k == b"content-type" and v.startswith(b"text/html") for k, v in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-        await self.app(scope, receive, send_with_headers)
-
-
-# ---- Access -----------------------------------------------------------------------------------------
-
-Handler = Callable[[Request, Reviewer], Awaitable[Response]]
-
-
-def allowed(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """The route answers 401 without a session, 403 to a role not in `roles` (any role when empty), 403 to
-    a POST without the session's CSRF token, 400 to a BadRequest; else the handler runs."""
-    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            person = await run_in_threadpool(signed_in, request)
-            if person is None:
-                return message_page(request, 401, "Sign in first",
-                                    "Open the sign-in link that `vischain review add-reviewer` printed for you.")
-            if roles and person.role not in roles:
-                return message_page(request, 403, "Not for your role",
-                                    f"This page is for the {' or '.join(roles)} role; you take part as {person.role}.")
-            if request.method == "POST" and not await csrf_ok(request):
-                return message_page(request, 403, "Missing or wrong CSRF token",
-                                    "Reload the page and try again; nothing was saved.")
-            try:
-                return await handler(request, person)
-            except BadRequest as err:
-                return message_page(request, 400, "Bad request", str(err))
-        return endpoint
-    return wrap
-
-
-def signed_in(request: Request) -> Reviewer | None:
-    reviewer_id = request.session.get("reviewer")
-    return request.app.state.review.store.reviewer(reviewer_id) if isinstance(reviewer_id, int) else None
-
-
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token, made on first use."""
-    if not isinstance(request.session.get("csrf"), str):
-        request.session["csrf"] = secrets.token_urlsafe(32)
-    return request.session["csrf"]
-
-
-async def csrf_ok(request: Request) -> bool:
-    expected = request.session.get("csrf")
-    given = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
-    return isinstance(expected, str) and isinstance(given, str) and secrets.compare_digest(expected, given)
-
-
-def render(request: Request, template: str, context: dict, status: int = 200, person: Reviewer | None = None):
-    review: Review = request.app.state.review
-    base = {"person": person, "csrf": csrf_token(request), "home": HOME.get(person.role) if person else None}
-    return review.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
-
-
-def message_page(request: Request, status: int, title: str, text: str, person: Reviewer | None = None) -> Response:
-    return render(request, "message.html", {"title": title, "text": text, "status": status}, status, person)
 
 
 async def home(request: Request) -> Response:
@@ -236,7 +146,7 @@ async def logout(request: Request, person: Reviewer) -> Response:
 @allowed()
 async def image(request: Request, person: Reviewer) -> Response:
     path = _image_path(request)
-    return FileResponse(path, headers={"cache-control": "private, max-age=86400"}) if path else _not_found(request)
+    return FileResponse(path, headers={"cache-control": "private, max-age=86400"}) if path else not_found(request)
 
 
 @allowed()
@@ -244,7 +154,7 @@ async def labelled(request: Request, person: Reviewer) -> Response:
     """A candidate with its label drawn on, as the models see it."""
     source, label = _image_path(request), request.path_params["label"]
     if source is None or not LABEL.match(label):
-        return _not_found(request)
+        return not_found(request)
     path = await run_in_threadpool(labelled_image, source, label, request.app.state.review.labels_dir)
     return FileResponse(path, headers={"cache-control": "private, max-age=86400"})
 
@@ -253,10 +163,6 @@ def _image_path(request: Request) -> Path | None:
     sha256 = request.path_params["sha256"]
     path = request.app.state.review.catalog.images.path(sha256) if SHA256.match(sha256) else None
     return path if path is not None and path.is_file() else None
-
-
-def _not_found(request: Request) -> Response:
-    return message_page(request, 404, "Not found", "No such image or task in this run.")
 
 
 # ---- Step 1: the queue and the task page (reviewers) ---------------------------------------------------
@@ -279,27 +185,8 @@ async def queue(request: Request, person: Reviewer) -> Response:
                                       "ranked": review.catalog.ranked}, person=person)
 
 
-def _entry(request: Request) -> Entry:
-    entry = request.app.state.review.catalog.entry(request.path_params["kind"], request.path_params["task_id"])
-    if entry is None:
-        raise LookupError
-    return entry
-
-
-def _task_route(handler: Callable[[Request, Reviewer, Entry], Awaitable[Response]]) -> Handler:
-    """The handler gets the task the path names; an unknown task is 404."""
-    async def with_entry(request: Request, person: Reviewer) -> Response:
-        try:
-            entry = _entry(request)
-        except LookupError:
-            return _not_found(request)
-        return await handler(request, person, entry)
-    with_entry.__name__ = handler.__name__
-    return with_entry
-
-
 @allowed("reviewer")
-@_task_route
+@task_route
 async def task_page(request: Request, person: Reviewer, entry: Entry) -> Response:
     saved = request.query_params.get("saved")
     notice = f"Saved revision {saved}." if saved and saved.isdigit() else None
@@ -325,31 +212,17 @@ def task_response(request: Request, person: Reviewer, entry: Entry, notice: str 
     return render(request, "task.html", context, status, person)
 
 
-def _form_int(form: FormData, name: str) -> int:
-    value = form.get(name)
-    if not isinstance(value, str) or not value.isdigit():
-        raise BadRequest(f"{name}: expected a number, got {value!r}")
-    return int(value)
-
-
-def _form_text(form: FormData, name: str, required: bool = True) -> str:
-    value = form.get(name)
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BadRequest(f"{name}: required")
-    return value
-
-
 @allowed("reviewer")
-@_task_route
+@task_route
 async def decide(request: Request, person: Reviewer, entry: Entry) -> Response:
     """Accept, reject (with a reason) or flag (with a note). From the queue (view=row) the row comes back;
     from the task page (view=panel) the decision panel; without htmx the task page."""
     review: Review = request.app.state.review
     form = await request.form()
-    action, revision = form.get("action"), _form_int(form, "revision")
+    action, revision = form.get("action"), form_int(form, "revision")
     if action not in ("accept", "reject", "flag"):
         raise BadRequest(f"action: {action!r} is not accept, reject or flag")
-    text = _form_text(form, "text", required=action != "accept") if action != "accept" else ""
+    text = form_text(form, "text", required=action != "accept") if action != "accept" else ""
     view = form.get("view")
 
     def act() -> Response:
@@ -384,21 +257,21 @@ def _edit_response(request: Request, person: Reviewer, entry: Entry, edit: Calla
 
 
 @allowed("reviewer")
-@_task_route
+@task_route
 async def edit_truth(request: Request, person: Reviewer, entry: Entry) -> Response:
     form = await request.form()
-    revision, pointer, label = _form_int(form, "revision"), _form_text(form, "pointer"), _form_text(form, "label")
+    revision, pointer, label = form_int(form, "revision"), form_text(form, "pointer"), form_text(form, "label")
     editor = request.app.state.review.editor
     return await run_in_threadpool(_edit_response, request, person, entry, lambda: editor.change_truth(
         person, entry.kind, entry.task_id, revision, pointer, label))
 
 
 @allowed("reviewer")
-@_task_route
+@task_route
 async def edit_texts(request: Request, person: Reviewer, entry: Entry) -> Response:
     """Fields are named `text:<JSON pointer>`; the browser sends \r\n in textareas, the task keeps \n."""
     form = await request.form()
-    revision = _form_int(form, "revision")
+    revision = form_int(form, "revision")
     texts = {key[len("text:"):]: value.replace("\r\n", "\n") for key, value in form.multi_items()
              if key.startswith("text:") and isinstance(value, str)}
     if not texts:
@@ -409,7 +282,7 @@ async def edit_texts(request: Request, person: Reviewer, entry: Entry) -> Respon
 
 
 @allowed("reviewer")
-@_task_route
+@task_route
 async def candidates(request: Request, person: Reviewer, entry: Entry) -> Response:
     """The swap panel of one image: unused pool images, the slot's own first."""
     review: Review = request.app.state.review
@@ -428,11 +301,11 @@ async def candidates(request: Request, person: Reviewer, entry: Entry) -> Respon
 
 
 @allowed("reviewer")
-@_task_route
+@task_route
 async def swap(request: Request, person: Reviewer, entry: Entry) -> Response:
     review: Review = request.app.state.review
     form = await request.form()
-    revision, pointer, sha256 = _form_int(form, "revision"), _form_text(form, "pointer"), _form_text(form, "sha256")
+    revision, pointer, sha256 = form_int(form, "revision"), form_text(form, "pointer"), form_text(form, "sha256")
 
     def edit() -> int:
         images = dict(task_images(review.catalog.item(entry).task))
@@ -447,12 +320,12 @@ async def swap(request: Request, person: Reviewer, entry: Entry) -> Response:
 
 
 @allowed("reviewer")
-@_task_route
+@task_route
 async def repaint(request: Request, person: Reviewer, entry: Entry) -> Response:
     """Mark an image for repainting; `vischain generate` does the painting later."""
     review: Review = request.app.state.review
     form = await request.form()
-    revision, pointer = _form_int(form, "revision"), _form_text(form, "pointer")
+    revision, pointer = form_int(form, "revision"), form_text(form, "pointer")
 
     def mark() -> Response:
         if pointer not in dict(task_images(review.catalog.item(entry).task)):
@@ -466,14 +339,14 @@ async def repaint(request: Request, person: Reviewer, entry: Entry) -> Response:
 
 
 @allowed("reviewer")
-@_task_route
+@task_route
 async def diff(request: Request, person: Reviewer, entry: Entry) -> Response:
     """Revision N against N-1, as a unified diff of task.json."""
     number = request.path_params["number"]
     revisions = {r.number: r for r in await run_in_threadpool(
         request.app.state.review.store.revisions, entry.kind, entry.task_id)}
     if number not in revisions or number - 1 not in revisions:
-        return _not_found(request)
+        return not_found(request)
     lines = difflib.unified_diff(revisions[number - 1].text.splitlines(keepends=True),
                                  revisions[number].text.splitlines(keepends=True),
                                  f"revision {number - 1}", f"revision {number}")
@@ -503,99 +376,3 @@ async def metrics_download(request: Request, person: Reviewer) -> Response:
     name = f"{review.catalog.root.name}-review-metrics.csv"
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
-
-
-# ---- Annotators and quiz takers ----------------------------------------------------------------------
-
-def _to_answer(review: Review, person: Reviewer) -> list[Entry]:
-    """Annotators: every task not rejected; quiz takers: accepted tasks. Those this person has not answered
-    on their current revision, in queue order."""
-    states, done = review.store.states(), review.store.answered_by(person)
-    wanted = ("accepted",) if person.role == "quiz" else tuple(s for s in STATUSES if s != "rejected")
-    return [e for e in review.catalog.entries
-            if (states.get(e.key) or TaskState(*e.key)).status in wanted and e.key not in done]
-
-
-@allowed("annotator")
-async def annotate_list(request: Request, person: Reviewer) -> Response:
-    review: Review = request.app.state.review
-    tasks = await run_in_threadpool(_to_answer, review, person)
-    notice = "Flag recorded; a reviewer will look at it." if request.query_params.get("flagged") else None
-    return render(request, "answer_list.html", {"tasks": tasks[:100], "left": len(tasks), "prefix": "/annotate",
-                                                "notice": notice}, person=person)
-
-
-@allowed("quiz")
-async def quiz_list(request: Request, person: Reviewer) -> Response:
-    review: Review = request.app.state.review
-    tasks = await run_in_threadpool(_to_answer, review, person)
-    notice = "Answers recorded." if request.query_params.get("done") else None
-    return render(request, "answer_list.html", {"tasks": tasks[:100], "left": len(tasks), "prefix": "/quiz",
-                                                "notice": notice}, person=person)
-
-
-@allowed("annotator", "quiz")
-@_task_route
-async def answer_page(request: Request, person: Reviewer, entry: Entry) -> Response:
-    """The task to answer, truth and model answers left out."""
-    review: Review = request.app.state.review
-    if (person.role == "quiz") != request.url.path.startswith("/quiz/"):
-        return message_page(request, 403, "Not for your role", f"You take part as {person.role}.", person)
-
-    def page() -> Response:
-        if entry.key not in {e.key for e in _to_answer(review, person)}:
-            return message_page(request, 409, "Not open for you",
-                                "You answered this task already, or it is not open for answers now.", person)
-        item = review.catalog.item(entry)
-        state = review.store.state(entry.kind, entry.task_id)
-        return render(request, "answer.html", {"entry": entry, "view": task_view(review.catalog, entry, item),
-                                               "state": state, "missing": False}, person=person)
-    return await run_in_threadpool(page)
-
-
-@allowed("annotator", "quiz")
-@_task_route
-async def submit_answers(request: Request, person: Reviewer, entry: Entry) -> Response:
-    """Annotators see the truth beside their answers afterwards; quiz takers only that it was recorded."""
-    review: Review = request.app.state.review
-    if (person.role == "quiz") != request.url.path.startswith("/quiz/"):
-        return message_page(request, 403, "Not for your role", f"You take part as {person.role}.", person)
-    form = await request.form()
-    revision = _form_int(form, "revision")
-
-    def submit() -> Response:
-        item = review.catalog.item(entry)
-        questions = task_script(item).questions
-        answers = []
-        for question in questions:
-            label = form.get(f"q{question.number}")
-            if label not in {choice_label for choice_label, _ in question.choices}:
-                state = review.store.state(entry.kind, entry.task_id)
-                return render(request, "answer.html", {"entry": entry, "view": task_view(review.catalog, entry, item),
-                                                       "state": state, "missing": True}, 422, person)
-            answers.append(HumanAnswer(question.number, label, question.truth))
-        try:
-            review.store.submit_answers(person, entry.kind, entry.task_id, revision, answers, review.quiz_threshold)
-        except Conflict as err:
-            return message_page(request, 409, "Not saved", str(err), person)
-        if person.role == "quiz":
-            return RedirectResponse("/quiz?done=1", status_code=303)
-        return render(request, "answered.html", {"entry": entry, "answers": answers, "revision": revision},
-                      person=person)
-    return await run_in_threadpool(submit)
-
-
-@allowed("annotator")
-@_task_route
-async def annotator_flag(request: Request, person: Reviewer, entry: Entry) -> Response:
-    review: Review = request.app.state.review
-    form = await request.form()
-    revision, note = _form_int(form, "revision"), _form_text(form, "note").strip()
-
-    def flag() -> Response:
-        try:
-            review.store.decide(person, entry.kind, entry.task_id, "flag", revision, note)
-        except Conflict as err:
-            return message_page(request, 409, "Not saved", str(err), person)
-        return RedirectResponse("/annotate?flagged=1", status_code=303)
-    return await run_in_threadpool(flag)
