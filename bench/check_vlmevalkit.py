@@ -28,7 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from PIL import Image, ImageChops
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from schemas.run_store import RunStore  # noqa: E402
+from vischain.exports.conversation import Image as ImagePart  # noqa: E402
+from vischain.exports.conversation import export_conversations  # noqa: E402
 
 CHILD = r'''
 import json, sys, types, importlib
@@ -83,13 +90,6 @@ def main() -> None:
 def compare(dialogues: list, run: Path) -> None:
     """Each dialogue against the protocol's conversation for the same task (solved ICIR examples
     folded into the first question, as the export does for harnesses), turn by turn."""
-    sys.path.insert(0, str(ROOT))
-    from PIL import Image, ImageChops
-
-    from schemas.run_store import RunStore
-    from vischain.exports.conversation import Image as ImagePart
-    from vischain.exports.conversation import export_conversations
-
     with tempfile.TemporaryDirectory() as scratch:
         expected = [c.inline_examples() for c in export_conversations(RunStore.open(run), Path(scratch))]
         assert len(expected) == len(dialogues), (len(expected), len(dialogues))

@@ -167,6 +167,8 @@ class Fetcher:
                 outcomes[i] = self._write(item, owners[i], folder)
             except OSError as err:
                 outcomes[i] = Rejected(item.candidate, f"cannot write: {err.strerror or err}")
+            except Exception as err:
+                outcomes[i] = _unexpected(item.candidate, err)
         return outcomes
 
     async def _guarded(self, work, candidate: Candidate):
@@ -176,8 +178,7 @@ class Fetcher:
         except Refused as refusal:
             return Rejected(candidate, str(refusal))
         except Exception as err:
-            log.warning("fetch %s: unexpected %s", candidate.url, type(err).__name__, exc_info=True)
-            return Rejected(candidate, f"unexpected error: {type(err).__name__}: {err}"[:300])
+            return _unexpected(candidate, err)
 
     async def _prepare(self, candidate: Candidate, owner: str) -> _Prepared:
         if reason := self.licences.refusal(candidate.licence):
@@ -291,3 +292,7 @@ def _read_local(url: str, cap: int) -> bytearray:
         raise Refused(f"cannot read {path.name}: {err.strerror or err}") from None
 
 
+def _unexpected(candidate: Candidate, err: Exception) -> Rejected:
+    """An error no fetch step expects: logged with its traceback, and the candidate rejected with it."""
+    log.warning("fetch %s: unexpected %s", candidate.url, type(err).__name__, exc_info=err)
+    return Rejected(candidate, f"unexpected error: {type(err).__name__}: {err}"[:300])

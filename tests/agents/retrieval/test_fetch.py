@@ -21,6 +21,7 @@ import pytest
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
+import agents.retrieval.fetch as fetch_module
 from agents.retrieval.decode import sniff, strip_to_image
 from agents.retrieval.fetch import Fetcher, FetchPolicy, Kept, Rejected
 from agents.retrieval.guard import forbidden_kind
@@ -419,3 +420,23 @@ def test_bad_policy_values_name_the_field():
         FetchPolicy(max_bytes=0)
     with pytest.raises(ValueError, match="^total_timeout: "):
         FetchPolicy(total_timeout=0)
+
+
+def test_a_failed_write_rejects_that_image_with_the_reason_and_keeps_the_others(web, tmp_path, monkeypatch):
+    """Writes run in a worker thread after the claim: a failure there is a reason, never an escaped error."""
+    real_write, calls = fetch_module.write_atomically, []
+
+    def flaky(path, data, **options):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        if len(calls) == 2:
+            raise ValueError("something no step expects")
+        return real_write(path, data, **options)
+
+    monkeypatch.setattr(fetch_module, "write_atomically", flaky)
+    urls = [web.add(f"/w{n}.jpg", encode(picture(seed=n))) for n in range(3)]
+    first, second, third = fetch_all(tmp_path, urls)
+    rejected(first, "cannot write: No space left on device")
+    rejected(second, "unexpected error: ValueError: something no step expects")
+    assert isinstance(third, Kept) and third.path.is_file()
